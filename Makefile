@@ -1,0 +1,48 @@
+# robot_irl: `make demo` and `make test` set everything up on a fresh machine, then run.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.robot_irl-installed
+
+# Headless, offline, quiet by default (each can be overridden from the environment).
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export PYNPUT_BACKEND ?= dummy
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export PYTHONUNBUFFERED ?= 1
+
+PYTEST_ARGS ?=
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test test-all lint bench clean
+
+setup: $(STAMP)
+
+# Exact pins for this machine (Python 3.11, CPU) live in requirements/lock.txt; see its header for why they are
+# what they are. --no-deps installs exactly the lock, so pip never re-resolves the robosuite/lerobot conflict.
+$(STAMP): requirements/lock.txt setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+demo: setup
+	$(BIN)/robot-irl demo --out $(DEMO_OUT)
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/python -m ruff check robot_irl tests bench launch
+
+bench: setup
+	$(BIN)/python bench/bench_sim_driver.py
+	$(BIN)/python bench/bench_ros_latency.py
+
+clean:
+	rm -rf build install log .pytest_cache *.egg-info
