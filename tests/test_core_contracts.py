@@ -1,0 +1,147 @@
+"""Registries, typed configs, features, perturbation records and the driver contract (on the mock driver)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pytest
+
+from robot_irl.core import (
+    Config,
+    ConfigError,
+    DriverNotConnectedError,
+    Feature,
+    Perturbation,
+    PerturbationError,
+    PerturbationKind,
+    Registry,
+    UnknownNameError,
+    UnsafeActionError,
+)
+from robot_irl.drivers import DRIVERS, make_driver, resolve_backend
+from robot_irl.drivers.mock import MockArmConfig, MockArmDriver
+
+pytestmark = pytest.mark.unit
+
+
+def test_importing_robot_irl_pulls_in_no_heavy_dependency():
+    code = ("import sys, robot_irl, robot_irl.core, robot_irl.drivers, robot_irl.policies, robot_irl.paths;"
+            "print([m for m in ('rclpy', 'mujoco', 'torch', 'robosuite', 'lerobot') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert out.stderr.strip() == "" or "Warning" not in out.stderr  # no prints on import
+
+
+def test_registry_rejects_duplicates_and_lists_known_names():
+    reg: Registry[int] = Registry("widget")
+    reg.register("a", 1)
+    reg.register("b", "json:dumps")
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a", 2)
+    with pytest.raises(UnknownNameError, match=r"unknown widget 'c'; known widgets: a, b"):
+        reg.get("c")
+    assert reg.get("b") is json.dumps and reg.get("a") == 1 and "a" in reg and len(reg) == 2
+    with pytest.raises(ValueError, match="module:attribute"):
+        reg.register("d", "no_colon")
+
+
+def test_driver_registry_and_families():
+    assert {"mock", "robosuite", "mujoco_arm", "ros2_control"} <= set(DRIVERS.names())
+    assert resolve_backend("sim") == "robosuite"
+    assert resolve_backend("hardware") == "ros2_control"
+    assert resolve_backend("sim", "mock") == "mock"
+    with pytest.raises(ValueError, match="not a hardware backend"):
+        resolve_backend("hardware", "mock")
+    with pytest.raises(ValueError, match="unknown driver 'warp'"):
+        make_driver("warp")
+
+
+@dataclass
+class _Cfg(Config):
+    rate: float = 20.0
+    mode: Literal["a", "b"] = "a"
+    sizes: tuple[int, ...] = (1, 2)
+    name: str | None = None
+
+    def validate(self):
+        if self.rate <= 0:
+            raise ConfigError("_Cfg.rate: must be > 0")
+
+
+def test_config_round_trip_and_strictness():
+    cfg = _Cfg.from_dict({"rate": 10, "sizes": [3], "mode": "b"})
+    assert cfg == _Cfg(10.0, "b", (3,), None)
+    assert _Cfg.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['rat'\]"):
+        _Cfg.from_dict({"rat": 1})
+    with pytest.raises(ConfigError, match=r"_Cfg.rate: expected a number, got str"):
+        _Cfg.from_dict({"rate": "fast"})
+    with pytest.raises(ConfigError, match=r"'c' is not one of"):
+        _Cfg.from_dict({"mode": "c"})
+    with pytest.raises(ConfigError, match="must be > 0"):
+        _Cfg.from_dict({"rate": -1})
+    with pytest.raises(ConfigError, match=r"sizes\[1\]: expected an integer"):
+        _Cfg.from_dict({"sizes": [1, 2.5]})
+
+
+def test_malformed_driver_config_names_the_field():
+    with pytest.raises(ConfigError, match="driver mock config.joints: expected an integer"):
+        make_driver("mock", {"joints": "three"})
+    with pytest.raises(ConfigError, match="tracking_gain"):
+        make_driver("mock", {"tracking_gain": 2.0})
+
+
+def test_feature_validation():
+    f = Feature("float32", (3,), ("a", "b", "c"))
+    assert Feature.from_dict(f.to_dict()) == f
+    assert Feature("uint8", (8, 8, 3)).is_image and not f.is_image
+    with pytest.raises(ValueError, match="names"):
+        Feature("float32", (2,), ("a",))
+    with pytest.raises(ValueError, match="dtype"):
+        Feature("complex", (2,))
+
+
+def test_perturbation_records_validate_and_round_trip():
+    p = Perturbation("push", "cube", {"velocity": [0.1, 0, 0]})
+    assert p.kind is PerturbationKind.PUSH
+    rec = p.stamped(1.5, 30, position=[0, 0, 1])
+    assert Perturbation.from_json(rec.to_json()) == rec
+    with pytest.raises(PerturbationError, match="unknown perturbation kind 'teleport'"):
+        Perturbation("teleport", "cube")
+    with pytest.raises(PerturbationError, match=r"needs one of params \['velocity'\]"):
+        Perturbation("push", "cube", {})
+    with pytest.raises(PerturbationError, match="expected 3 finite numbers"):
+        Perturbation("push", "cube", {"velocity": [1, float("nan"), 0]})
+    with pytest.raises(PerturbationError, match="not JSON"):
+        Perturbation.from_json("{oops")
+    with pytest.raises(PerturbationError, match="unknown keys"):
+        Perturbation.from_dict({"kind": "push", "target": "c", "params": {"velocity": [0, 0, 0]}, "when": 1})
+
+
+def test_mock_driver_contract():
+    drv = MockArmDriver(MockArmConfig(joints=2))
+    assert drv.observation_features["observation.state"].shape == (2,)  # known before connecting
+    with pytest.raises(DriverNotConnectedError, match="connect"):
+        drv.get_observation()
+    with drv:
+        sent = drv.send_action([10.0, 0.01])  # far target: clamped by max velocity * dt = 0.1
+        assert np.allclose(sent, [0.1, 0.01]) and drv.last_clamped.tolist() == [True, False]
+        before = drv.get_observation()["observation.state"].copy()
+        with pytest.raises(UnsafeActionError, match="joint_1=nan"):
+            drv.send_action([0.0, float("nan")])
+        assert np.array_equal(drv.get_observation()["observation.state"], before)  # nothing moved
+        state = drv.get_state()
+        a = drv.send_action([0.2, 0.2])
+        after = drv.get_observation()["observation.state"].copy()
+        drv.set_state(state)
+        assert np.array_equal(drv.send_action(a), a)
+        assert np.array_equal(drv.get_observation()["observation.state"], after)
+        rec = drv.perturb(Perturbation("instruction", "task", {"text": "wave"}))
+        assert drv.instruction == "wave" and rec.params["previous"] == "move the arm" and rec.step == 2
+        with pytest.raises(PerturbationError, match="does not support push"):
+            drv.perturb(Perturbation("push", "cube", {"velocity": [0, 0, 0]}))
+    assert not drv.is_connected
