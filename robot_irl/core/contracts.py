@@ -154,6 +154,13 @@ class RobotDriver(ABC):
     def step_count(self) -> int:
         return 0
 
+    def task_status(self) -> dict[str, float | bool]:
+        """Reward and success after the last step, where the driver can compute them (simulators); else ``{}``.
+
+        Keys: ``reward`` (float) and ``success`` (bool). Real robots usually return ``{}``.
+        """
+        return {}
+
     # -- full state, for exact replay (simulators) ---------------------------------------------------------
     def get_state(self) -> np.ndarray:
         raise NotImplementedError(f"{self.name} has no restorable state")
