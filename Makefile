@@ -23,6 +23,10 @@ setup: $(STAMP)
 # Exact pins for this machine (Python 3.11, CPU) live in requirements/lock.txt; see its header for why they are
 # what they are. --no-deps installs exactly the lock, so pip never re-resolves the robosuite/lerobot conflict.
 $(STAMP): requirements/lock.txt setup.py
+	@# Software EGL rendering (MUJOCO_GL=egl) needs Mesa's EGL; stock Debian 12 images ship it, minimal ones may not.
+	@if command -v dpkg >/dev/null && ! dpkg -s libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null 2>&1; then \
+	  echo "installing Mesa EGL for headless rendering"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
