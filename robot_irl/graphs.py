@@ -1,0 +1,242 @@
+"""The ROS 2 graphs robot_irl brings up, each defined once, as plain data.
+
+A graph is a list of :class:`NodeSpec` (which executable, its name, namespace, parameters, remappings). The same
+:class:`GraphSpec` is turned into ``launch_ros`` Nodes by ``launch/bringup.launch.py`` (``ros2 launch robot_irl
+bringup.launch.py driver:=hardware``) and into plain processes by :mod:`robot_irl.launcher` (``robot-irl up
+bringup --driver hardware``), so the two cannot drift apart. Nothing here imports rclpy.
+
+Graphs (registry :data:`GRAPHS`):
+
+- ``bringup``: the driver node in ``/robot_irl``; ``driver="sim"`` runs a simulator (backend robosuite, mujoco_arm
+  or mock), ``driver="hardware"`` runs the ros2_control bridge against the robot's ``/joint_states`` and
+  ``/forward_position_controller/commands``. ``emulate=True`` (hardware only) also starts ``robot_emulator``, a
+  simulated robot playing the ros2_control side, so the hardware path runs without a robot.
+- ``sim``: ``bringup`` with ``driver="sim"``.
+
+The convenience arguments map onto the driver's config: ``task`` -> ``task``, ``cameras`` -> ``cameras`` (sim) or
+``camera_topics`` (hardware: ``/camera/<name>/image_raw``), ``rate`` -> ``control_freq``. One that the chosen
+backend's config does not have is left out and reported in :attr:`GraphSpec.notes` (``robot-irl up`` prints
+them), because the command line passes defaults such as ``task=lift`` to every graph. Every argument may also be
+a launch-argument string (``"true"``, ``"20"``, ``"agentview,wrist"``, ``""`` for unset).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robot_irl.core.config import ConfigError
+from robot_irl.core.registry import Registry
+
+DEFAULT_NAMESPACE = "robot_irl"
+DEFAULT_EMULATOR_BACKEND = "mujoco_arm"
+
+
+class GraphError(ConfigError):
+    """Graph arguments that do not make a valid graph (unknown driver, emulate with a simulator, ...)."""
+
+
+@dataclass
+class NodeSpec:
+    """One node of a graph, as ``launch_ros.actions.Node`` would take it."""
+
+    name: str
+    executable: str
+    package: str = "robot_irl"
+    namespace: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+    arguments: list[str] = field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        """The node's fully qualified name, e.g. ``/robot_irl/driver_node``."""
+        ns = self.namespace.strip("/")
+        return f"/{ns}/{self.name}" if ns else f"/{self.name}"
+
+
+@dataclass
+class GraphSpec:
+    name: str
+    nodes: list[NodeSpec]
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"graph {self.name!r} has no node {name!r}; nodes: {[n.name for n in self.nodes]}")
+
+
+# -- argument parsing (launch arguments arrive as strings) ----------------------------------------------------
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def _as_bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise GraphError(f"{what}: expected true/false, got {value!r}")
+
+
+def _as_float(value: Any, what: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise GraphError(f"{what}: expected a number, got {value!r}") from None
+    if not out > 0:
+        raise GraphError(f"{what}: must be > 0, got {value!r}")
+    return out
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    items = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in value]
+    return items or None
+
+
+def load_mapping(value: Any, what: str = "driver_config") -> dict[str, Any]:
+    """A mapping given inline (dict, YAML/JSON text) or as a path to a YAML/JSON file; empty -> ``{}``."""
+    import yaml
+
+    if value is None or isinstance(value, dict):
+        return dict(value or {})
+    text = str(value).strip()
+    if not text:
+        return {}
+    is_path = text.endswith((".yaml", ".yml", ".json")) and "\n" not in text and "{" not in text
+    try:
+        data = yaml.safe_load(_find_file(text, what).read_text() if is_path else text)
+    except yaml.YAMLError as e:
+        raise GraphError(f"{what}: not valid YAML/JSON ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GraphError(f"{what}: expected a mapping, got {type(data).__name__}: {text[:80]!r}")
+    return data
+
+
+def _find_file(text: str, what: str) -> Path:
+    """A path as given, else relative to the package's data folder (``config/x.yaml`` works from anywhere)."""
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_absolute():
+        from robot_irl.paths import share_dir
+
+        try:
+            candidate = share_dir() / path
+        except FileNotFoundError:
+            candidate = None
+        if candidate is not None and candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{what}: file {text} does not exist")
+
+
+# -- driver configs -------------------------------------------------------------------------------------------
+
+def _config_fields(backend: str) -> set[str] | None:
+    """The backend's config field names, or None when its module cannot be imported here."""
+    from robot_irl.drivers import DRIVERS
+
+    try:
+        cls = DRIVERS.get(backend)
+    except ImportError:
+        return None
+    return {f.name for f in dataclasses.fields(cls.config_class)}
+
+
+def _driver_config(backend: str, base: dict[str, Any], extras: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """``base`` plus the convenience ``extras`` the backend's config accepts (others go to ``notes``)."""
+    fields = _config_fields(backend)
+    config = dict(base)
+    for key, value in extras.items():
+        if value is None:
+            continue
+        if fields is not None and key not in fields:
+            notes.append(f"{key}={value!r} does not apply to the {backend} driver and was left out")
+            continue
+        if key in config and config[key] != value:  # an explicit driver_config entry wins
+            notes.append(f"{key}={value!r} was overridden by driver_config ({config[key]!r})")
+        config.setdefault(key, value)
+    if fields is not None:
+        from robot_irl.drivers import DRIVERS
+
+        DRIVERS.get(backend).config_class.from_dict(config, where=f"{backend} driver config")  # fail early
+    return config
+
+
+# -- graphs -------------------------------------------------------------------------------------------------
+
+def bringup(driver: str = "sim", backend: str | None = None, task: str | None = None,
+            cameras: Any = None, rate: Any = None, emulate: Any = False,
+            emulator_backend: str | None = None, driver_config: Any = None,
+            namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
+            command_timeout_ms: Any = 500) -> GraphSpec:
+    """The driver node over a simulator or a ros2_control robot (plus the emulator with ``emulate``)."""
+    from robot_irl.drivers import FAMILIES, resolve_backend
+
+    driver = _opt_str(driver) or "sim"
+    try:
+        backend = resolve_backend(driver, _opt_str(backend))
+    except ValueError as e:
+        raise GraphError(str(e)) from None
+    hardware = backend in FAMILIES["hardware"]
+    emulate = _as_bool(emulate, "emulate")
+    if emulate and not hardware:
+        raise GraphError(f"emulate=true starts a robot emulator for driver=hardware; driver={driver!r} is a simulator")
+    cams, freq, notes = _as_list(cameras), _as_float(rate, "rate"), []
+    extras: dict[str, Any] = {"control_freq": freq}
+    if hardware:
+        extras["camera_topics"] = {c: f"/camera/{c}/image_raw" for c in cams} if cams else None
+        if _opt_str(task):
+            notes.append(f"task={task!r} is ignored on hardware (a real robot has no simulated task)")
+    else:
+        extras.update(task=_opt_str(task), cameras=cams)
+    config = _driver_config(backend, load_mapping(driver_config), extras, notes)
+    params: dict[str, Any] = {"driver": driver, "backend": backend, "driver_config": json.dumps(config, sort_keys=True),
+                              "command_timeout_ms": int(_as_float(command_timeout_ms, "command_timeout_ms") or 500)}
+    if _opt_str(start_armed) is not None:
+        params["start_armed"] = _as_bool(start_armed, "start_armed")
+    ns = (_opt_str(namespace) or "").strip("/")
+    nodes = [NodeSpec("driver_node", "driver_node", namespace=ns, parameters=params)]
+    if emulate:
+        emu_backend = _opt_str(emulator_backend) or DEFAULT_EMULATOR_BACKEND
+        emu_config = _driver_config(emu_backend, {}, {"cameras": cams, "control_freq": freq}, notes)
+        nodes.append(NodeSpec("robot_emulator", "robot_emulator", parameters={
+            "backend": emu_backend, "driver_config": json.dumps(emu_config, sort_keys=True)}))
+    what = f"{driver}/{backend}" + (f" + robot_emulator ({nodes[-1].parameters['backend']})" if emulate else "")
+    return GraphSpec("bringup", nodes, f"driver_node ({what}) in /{ns}", notes)
+
+
+def sim(**kwargs: Any) -> GraphSpec:
+    """``bringup`` with a simulator (``driver`` may be omitted or ``"sim"``)."""
+    driver = _opt_str(kwargs.pop("driver", None)) or "sim"
+    if driver != "sim":
+        raise GraphError(f"graph 'sim' always runs driver=sim (got driver={driver!r}); use graph 'bringup'")
+    spec = bringup(driver="sim", **kwargs)
+    spec.name = "sim"
+    return spec
+
+
+GRAPHS: Registry[Callable[..., GraphSpec]] = Registry("graph")
+GRAPHS.register("bringup", bringup)
+GRAPHS.register("sim", sim)
+
+
+def build_graph(name: str = "bringup", **kwargs: Any) -> GraphSpec:
+    """Build a registered graph; an unknown name raises ``UnknownNameError`` listing the known graphs."""
+    return GRAPHS.get(name)(**kwargs)

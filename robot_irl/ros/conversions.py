@@ -1,0 +1,222 @@
+"""Conversions between ROS 2 messages and robot_irl's arrays and records.
+
+Pure functions on message objects (no node, no executor), so they are tested with the real message classes.
+
+State layout rule (:class:`StateLayout`): the names of a driver's ``observation.state`` feature decide what goes
+into ``sensor_msgs/JointState``. A name ``<joint>.pos`` is that joint's position, ``<joint>.vel`` its velocity and
+``<joint>.effort`` its effort. When some name ends in ``.pos``, the driver uses this convention and every entry
+without one of the three suffixes (an end-effector pose ``eef.x``, ``gripper.left``) is not a joint. When no name
+ends in ``.pos``, every entry without a ``.vel``/``.effort`` suffix is a joint position (the mock arm's
+``joint_0, joint_1, ...``). Velocities (efforts) are published only when *every* joint has one, because JointState
+requires those arrays to be empty or as long as ``name``. A driver with a ``joint_names`` property can pass it to
+keep exactly those joints, in that order.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+
+from robot_irl.core.perturbation import Perturbation
+
+_SUFFIXES = {"pos": "position", "vel": "velocity", "effort": "effort"}
+
+
+class ConversionError(ValueError):
+    """A message or array that does not fit what it is converted to (wrong length, encoding, missing joint)."""
+
+
+# -- time ------------------------------------------------------------------------------------------------------
+
+def stamp(seconds: float) -> Time:
+    """A ``builtin_interfaces/Time`` from seconds (e.g. ``time.time()`` or a sim time)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConversionError(f"stamp: seconds must be finite and >= 0, got {seconds}")
+    sec = int(seconds)
+    return Time(sec=sec, nanosec=min(round((seconds - sec) * 1e9), 999_999_999))
+
+
+def stamp_to_seconds(t: Time) -> float:
+    return t.sec + t.nanosec * 1e-9
+
+
+# -- joint states ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StateLayout:
+    """Where each joint's position (and velocity/effort, when every joint has one) sits in a state vector."""
+
+    joint_names: tuple[str, ...]
+    position_index: tuple[int, ...]
+    velocity_index: tuple[int, ...] | None = None
+    effort_index: tuple[int, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        """Length of the state vector this layout reads."""
+        used = [*self.position_index, *(self.velocity_index or ()), *(self.effort_index or ())]
+        return max(used) + 1 if used else 0
+
+    @classmethod
+    def from_names(cls, names: Sequence[str], joints: Sequence[str] | None = None) -> StateLayout:
+        """Build the layout from state feature names (see the module docstring for the rule).
+
+        With ``joints``, only those joints are kept, in that order; each must have a position entry.
+        """
+        fields: dict[str, dict[str, int]] = {"position": {}, "velocity": {}, "effort": {}}
+        order: list[str] = []
+        suffixed = any(n.endswith(".pos") for n in names)
+        for i, full in enumerate(names):
+            joint, _, suffix = full.rpartition(".")
+            field = _SUFFIXES.get(suffix) if joint else None
+            if field is None:
+                if suffixed:
+                    continue  # not a joint: e.g. an end-effector pose entry
+                joint, field = full, "position"
+            if joint in fields[field]:
+                raise ConversionError(f"state names: {field} of joint {joint!r} appears twice in {list(names)}")
+            fields[field][joint] = i
+            if joint not in order:
+                order.append(joint)
+        no_position = [j for j in order if j not in fields["position"]]
+        if no_position:
+            raise ConversionError(f"state names: joints {no_position} have a velocity/effort but no position "
+                                  f"(names: {list(names)})")
+        if joints is not None:
+            missing = [j for j in joints if j not in fields["position"]]
+            if missing:
+                raise ConversionError(f"state names: joints {missing} have no position entry in {list(names)}")
+            order = list(joints)
+
+        def complete(field: str) -> tuple[int, ...] | None:
+            got = fields[field]
+            return tuple(got[j] for j in order) if got and all(j in got for j in order) else None
+
+        return cls(tuple(order), tuple(fields["position"][j] for j in order), complete("velocity"),
+                   complete("effort"))
+
+
+def joint_state_from_state(state, layout: StateLayout, stamp_s: float | None = None,
+                           frame_id: str = "") -> JointState:
+    """``observation.state`` (a vector laid out as ``layout``) -> ``sensor_msgs/JointState``."""
+    s = np.asarray(state, dtype=np.float64).reshape(-1)
+    if s.size < layout.size:
+        raise ConversionError(f"joint state: state vector has {s.size} entries, layout needs {layout.size} "
+                              f"(joints {list(layout.joint_names)})")
+    msg = JointState()
+    if stamp_s is not None:
+        msg.header.stamp = stamp(stamp_s)
+    msg.header.frame_id = frame_id
+    msg.name = list(layout.joint_names)
+    msg.position = s[list(layout.position_index)].tolist()
+    if layout.velocity_index is not None:
+        msg.velocity = s[list(layout.velocity_index)].tolist()
+    if layout.effort_index is not None:
+        msg.effort = s[list(layout.effort_index)].tolist()
+    return msg
+
+
+def joint_state_from_observation(obs: dict, state_names: Sequence[str], stamp_s: float | None = None,
+                                 joints: Sequence[str] | None = None) -> JointState:
+    """``obs["observation.state"]`` + the state feature's names -> ``sensor_msgs/JointState``."""
+    if "observation.state" not in obs:
+        raise ConversionError(f"observation has no 'observation.state' (keys: {sorted(obs)})")
+    return joint_state_from_state(obs["observation.state"], StateLayout.from_names(state_names, joints), stamp_s)
+
+
+def joint_state_to_array(msg: JointState, joint_names: Sequence[str], field: str = "position") -> np.ndarray:
+    """The ``field`` values (position/velocity/effort) of ``joint_names``, in that order.
+
+    Joints the message carries but the list omits are ignored (a robot's /joint_states often holds more joints
+    than one controller commands); a listed joint missing from the message is an error naming it.
+    """
+    if field not in ("position", "velocity", "effort"):
+        raise ConversionError(f"joint state field must be position, velocity or effort, got {field!r}")
+    values = list(getattr(msg, field))
+    if len(values) != len(msg.name):
+        raise ConversionError(f"JointState has {len(msg.name)} names but {len(values)} {field} values")
+    index = {name: i for i, name in enumerate(msg.name)}
+    missing = [j for j in joint_names if j not in index]
+    if missing:
+        raise ConversionError(f"JointState is missing joints {missing}; it has {list(msg.name)}")
+    return np.array([values[index[j]] for j in joint_names], dtype=np.float64)
+
+
+# -- images ------------------------------------------------------------------------------------------------
+
+def image_to_msg(array, stamp_s: float | None = None, frame_id: str = "") -> Image:
+    """An (H, W, 3) uint8 RGB array -> ``sensor_msgs/Image`` with encoding ``rgb8``."""
+    a = np.asarray(array)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+        raise ConversionError(f"image: expected an (H, W, 3) uint8 array, got {a.dtype} {a.shape}")
+    msg = Image()
+    if stamp_s is not None:
+        msg.header.stamp = stamp(stamp_s)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(a.shape[0]), int(a.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(a).tobytes()
+    return msg
+
+
+def image_from_msg(msg: Image) -> np.ndarray:
+    """``sensor_msgs/Image`` (rgb8 or bgr8) -> an (H, W, 3) uint8 RGB array (a copy)."""
+    if msg.encoding not in ("rgb8", "bgr8"):
+        raise ConversionError(f"image: encoding {msg.encoding!r} is not supported (use rgb8 or bgr8)")
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if step < w * 3 or data.size != h * step:
+        raise ConversionError(f"image: {data.size} bytes do not fit {h}x{w} {msg.encoding} with step {step}")
+    rows = data.reshape(h, step)[:, : w * 3].reshape(h, w, 3)
+    return (rows[..., ::-1] if msg.encoding == "bgr8" else rows).copy()
+
+
+# -- actions -----------------------------------------------------------------------------------------------
+
+def action_to_msg(action) -> Float64MultiArray:
+    """A 1-D action vector -> ``std_msgs/Float64MultiArray`` (one dimension labelled ``action``)."""
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label="action", size=int(a.size), stride=int(a.size))]
+    msg.data = a.tolist()
+    return msg
+
+
+def action_from_msg(msg: Float64MultiArray, expected_dim: int | None = None, where: str = "command") -> np.ndarray:
+    """``std_msgs/Float64MultiArray`` -> a float64 vector; with ``expected_dim``, a wrong length is an error."""
+    a = np.asarray(msg.data, dtype=np.float64).reshape(-1)
+    if expected_dim is not None and a.size != expected_dim:
+        raise ConversionError(f"{where}: expected {expected_dim} values, got {a.size}")
+    return a
+
+
+# -- perturbations and text --------------------------------------------------------------------------------
+
+def string_msg(text: str) -> String:
+    return String(data=str(text))
+
+
+def perturbation_to_msg(p: Perturbation) -> String:
+    """A perturbation request or record -> ``std_msgs/String`` holding its JSON."""
+    return String(data=p.to_json())
+
+
+def perturbation_from_msg(msg: String) -> Perturbation:
+    """``std_msgs/String`` JSON -> :class:`Perturbation`; malformed payloads raise ``PerturbationError``."""
+    return Perturbation.from_json(msg.data)
+
+
+def error_event_msg(error: BaseException | str, payload: str | None = None) -> String:
+    """An event JSON ``{"error": ..., "request": ...}`` for a perturbation that could not be applied."""
+    event = {"error": str(error)}
+    if payload is not None:
+        event["request"] = payload
+    return String(data=json.dumps(event, sort_keys=True))

@@ -1,0 +1,294 @@
+"""A driver for a real robot run by ros2_control: joint states in, forward position commands out.
+
+:class:`Ros2ControlBridgeDriver` (registry name ``ros2_control``) owns a private rclpy context, node and executor
+thread, so it works inside a driver node, a script or a test alike. ``connect()`` waits for the first
+``sensor_msgs/JointState`` carrying every configured joint; observations come from the latest one (plus the
+latest camera images); actions are published as ``std_msgs/Float64MultiArray`` to the controller's topic, in
+``joint_names`` order.
+
+It refuses to move until explicitly armed: ``send_action`` raises :class:`NotArmedError` (and publishes nothing)
+before :meth:`arm`, and :class:`StaleJointStateError` when the last joint state arrived more than
+``stale_after_ms`` ago (measured with the local monotonic clock at arrival, so clock skew between machines does
+not matter). The core safety layer (position bounds and a velocity-based step limit around the measured
+positions) applies to every action that does go out.
+
+``joint_names`` may be left empty: the joints are then taken from the first JointState at connect time (handy
+against the emulator; on a real robot list the controller's joints and their limits).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robot_irl.core.config import Config, check
+from robot_irl.core.contracts import RobotDriver
+from robot_irl.core.features import Feature, image, vector
+from robot_irl.core.safety import SafetyLimits
+
+
+class NotArmedError(RuntimeError):
+    """An action was sent to a real robot that has not been armed."""
+
+
+class StaleJointStateError(RuntimeError):
+    """The robot's joint states stopped arriving: commanding it blind is refused."""
+
+
+@dataclass
+class JointLimit(Config):
+    lower: float = -math.pi
+    upper: float = math.pi
+    max_velocity: float = 0.5  # rad/s, deliberately slow by default
+
+    def validate(self) -> None:
+        check(self.lower <= self.upper, "JointLimit", f"lower {self.lower} > upper {self.upper}")
+        check(self.max_velocity > 0, "JointLimit.max_velocity", "must be > 0")
+
+
+@dataclass
+class Ros2ControlBridgeConfig(Config):
+    joint_names: tuple[str, ...] = ()  # empty: discover from the first JointState
+    joint_states_topic: str = "/joint_states"
+    command_topic: str = "/forward_position_controller/commands"
+    camera_topics: dict[str, str] = field(default_factory=dict)  # camera name -> sensor_msgs/Image topic
+    image_height: int = 84
+    image_width: int = 84
+    limits: dict[str, JointLimit] = field(default_factory=dict)  # per joint; others get default_limit
+    default_limit: JointLimit = field(default_factory=JointLimit)
+    control_freq: float = 20.0
+    connect_timeout_s: float = 10.0
+    stale_after_ms: float = 250.0
+    instruction: str = ""
+
+    def validate(self) -> None:
+        w = "Ros2ControlBridgeConfig"
+        check(len(set(self.joint_names)) == len(self.joint_names), f"{w}.joint_names", "has duplicates")
+        unknown = sorted(set(self.limits) - set(self.joint_names)) if self.joint_names else []
+        check(not unknown, f"{w}.limits", f"joints {unknown} are not in joint_names {list(self.joint_names)}")
+        for name in ("joint_states_topic", "command_topic"):
+            check(getattr(self, name).startswith("/"), f"{w}.{name}", "must be an absolute topic name")
+        check(self.control_freq > 0, f"{w}.control_freq", "must be > 0")
+        check(self.connect_timeout_s > 0, f"{w}.connect_timeout_s", "must be > 0")
+        check(self.stale_after_ms > 0, f"{w}.stale_after_ms", "must be > 0")
+        check(self.image_height > 0 and self.image_width > 0, f"{w}.image_height/width", "must be > 0")
+
+
+class Ros2ControlBridgeDriver(RobotDriver):
+    """A ros2_control robot over topics. Disarmed until :meth:`arm`; see the module docstring."""
+
+    name = "ros2_control"
+    config_class = Ros2ControlBridgeConfig
+    config: Ros2ControlBridgeConfig
+    requires_arming = True
+
+    def __init__(self, config: Ros2ControlBridgeConfig | None = None) -> None:
+        super().__init__(config)
+        self._joints: tuple[str, ...] = tuple(self.config.joint_names)
+        self._lock = threading.Condition()
+        self._positions: np.ndarray | None = None
+        self._state_time = 0.0
+        self._images: dict[str, np.ndarray] = {}
+        self._armed = False
+        self._steps = 0
+        self._t0 = time.monotonic()
+        self._context = self._node = self._executor = self._thread = None
+        self._stop = threading.Event()
+
+    # -- description ----------------------------------------------------------------------------------
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        if not self._joints:
+            raise RuntimeError(f"{self.name}: joint_names are not configured; they are discovered from "
+                               f"{self.config.joint_states_topic} at connect()")
+        return self._joints
+
+    @property
+    def observation_features(self) -> dict[str, Feature]:
+        features = {"observation.state": vector(self.joint_names)}
+        for cam in self.config.camera_topics:
+            features[f"observation.images.{cam}"] = image(self.config.image_height, self.config.image_width)
+        return features
+
+    @property
+    def action_features(self) -> dict[str, Feature]:
+        return {"action": vector(self.joint_names)}
+
+    @property
+    def safety_limits(self) -> SafetyLimits:
+        lims = [self.config.limits.get(j, self.config.default_limit) for j in self.joint_names]
+        return SafetyLimits(self.joint_names, lower=[l.lower for l in lims], upper=[l.upper for l in lims],
+                            max_velocity=[l.max_velocity for l in lims], dt=1.0 / self.config.control_freq)
+
+    # -- arming -------------------------------------------------------------------------------------------
+    @property
+    def is_armed(self) -> bool:
+        return self._armed
+
+    def arm(self) -> None:
+        """Allow motion. Needs a connection and fresh joint states."""
+        self._require_connected("arm")
+        self._check_fresh("arm")
+        self._armed = True
+
+    def disarm(self) -> None:
+        """Stop sending commands (the robot's controller holds its last target)."""
+        self._armed = False
+
+    def _check_fresh(self, what: str) -> None:
+        age_ms = (time.monotonic() - self._state_time) * 1000.0
+        if age_ms > self.config.stale_after_ms:
+            raise StaleJointStateError(
+                f"{self.name}.{what}: last joint state on {self.config.joint_states_topic} is {age_ms:.0f} ms old "
+                f"(> stale_after_ms={self.config.stale_after_ms:g}); refusing to move")
+
+    def send_action(self, action) -> np.ndarray:
+        self._require_connected("send_action")
+        if not self._armed:
+            raise NotArmedError(f"{self.name}.send_action: the robot is not armed; call arm() first "
+                                f"(nothing was sent to {self.config.command_topic})")
+        self._check_fresh("send_action")
+        return super().send_action(action)
+
+    # -- ROS plumbing ---------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self._start_node()
+        deadline = time.monotonic() + self.config.connect_timeout_s
+        with self._lock:
+            while self._positions is None or any(c not in self._images for c in self.config.camera_topics):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(min(left, 0.1))
+            ready = self._positions is not None
+            missing_cams = [c for c in self.config.camera_topics if c not in self._images]
+        if not ready or missing_cams:
+            self._stop_node()
+            what = (f"no sensor_msgs/JointState with joints {list(self._joints) or '(any)'} on "
+                    f"{self.config.joint_states_topic}" if not ready else
+                    f"no image from cameras {missing_cams} on {[self.config.camera_topics[c] for c in missing_cams]}")
+            raise TimeoutError(f"{self.name}.connect: {what} within {self.config.connect_timeout_s:g} s; "
+                               f"is the robot (or robot_emulator) running in ROS_DOMAIN_ID and reachable?")
+        self._t0 = time.monotonic()
+
+    def _start_node(self) -> None:
+        import rclpy
+        import rclpy.signals
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image, JointState
+        from std_msgs.msg import Float64MultiArray
+
+        self._context = Context()
+        # args=[]: the host process's --ros-args (e.g. ``-r __node:=driver_node``) are not meant for this node
+        rclpy.init(args=[], context=self._context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self._node = rclpy.create_node("ros2_control_bridge", context=self._context, use_global_arguments=False,
+                                       start_parameter_services=False)
+        self._node.create_subscription(JointState, self.config.joint_states_topic, self._on_joint_state,
+                                       qos_profile_sensor_data)
+        for cam, topic in self.config.camera_topics.items():
+            self._node.create_subscription(Image, topic, lambda msg, cam=cam: self._on_image(cam, msg),
+                                           qos_profile_sensor_data)
+        self._command_pub = self._node.create_publisher(Float64MultiArray, self.config.command_topic, 10)
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._spin, name="ros2_control_bridge", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set() and self._context.ok():
+            try:
+                self._executor.spin_once(timeout_sec=0.05)
+            except Exception:
+                if self._stop.is_set() or not self._context.ok():
+                    return
+                raise
+
+    def _stop_node(self) -> None:
+        self._armed = False
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        if self._executor is not None:
+            self._executor.shutdown(timeout_sec=1.0)
+        if self._node is not None:
+            self._node.destroy_node()
+        if self._context is not None and self._context.ok():
+            self._context.shutdown()
+        self._context = self._node = self._executor = self._thread = None
+
+    def _on_joint_state(self, msg) -> None:
+        from robot_irl.ros.conversions import ConversionError, joint_state_to_array
+
+        joints = self._joints or tuple(msg.name)
+        try:
+            positions = joint_state_to_array(msg, joints)
+        except ConversionError:
+            return  # another publisher's joints (a robot can have several); ours are not in this message
+        with self._lock:
+            self._joints = joints
+            self._positions = positions
+            self._state_time = time.monotonic()
+            self._lock.notify_all()
+
+    def _on_image(self, camera: str, msg) -> None:
+        from robot_irl.ros.conversions import ConversionError, image_from_msg
+
+        try:
+            frame = image_from_msg(msg)
+        except ConversionError:
+            return
+        with self._lock:
+            self._images[camera] = frame
+            self._lock.notify_all()
+
+    # -- the driver hooks ---------------------------------------------------------------------------------
+    def _disconnect(self) -> None:
+        self._stop_node()
+
+    def _get_observation(self) -> dict[str, np.ndarray]:
+        with self._lock:
+            obs = {"observation.state": self._positions.astype(np.float32)}
+            images = dict(self._images)
+        for cam in self.config.camera_topics:
+            key = f"observation.images.{cam}"
+            obs[key] = self.observation_features[key].check(f"{self.name} camera {cam}", images[cam])
+        return obs
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        from robot_irl.ros.conversions import action_to_msg
+
+        if not self._armed:  # send_action checks first; this guards direct calls
+            raise NotArmedError(f"{self.name}: not armed")
+        self._command_pub.publish(action_to_msg(action))
+        self._steps += 1
+
+    def _reset(self, seed: int | None) -> dict[str, np.ndarray]:
+        """A real robot cannot be reset by software: this restarts the clock and counters, nothing moves."""
+        self._steps = 0
+        self._t0 = time.monotonic()
+        return self._get_observation()
+
+    def _safety_reference(self) -> np.ndarray:
+        with self._lock:
+            return self._positions.copy()
+
+    @property
+    def sim_time(self) -> float:
+        return time.monotonic() - self._t0
+
+    @property
+    def step_count(self) -> int:
+        return self._steps
+
+    def status(self) -> dict[str, Any]:
+        """Connection, arming and joint-state age, for diagnostics."""
+        age = (time.monotonic() - self._state_time) * 1000.0 if self._positions is not None else None
+        return {"connected": self.is_connected, "armed": self._armed, "joint_state_age_ms": age,
+                "joints": list(self._joints)}

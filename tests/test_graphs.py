@@ -1,0 +1,189 @@
+"""Graph definitions, the launch file built from them (with fake launch modules) and the launcher's commands."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robot_irl.core.registry import UnknownNameError
+from robot_irl.graphs import GRAPHS, GraphError, GraphSpec, NodeSpec, build_graph
+from robot_irl.launcher import node_command
+
+pytestmark = pytest.mark.unit
+LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "bringup.launch.py"
+
+
+def config_of(node: NodeSpec) -> dict:
+    return json.loads(node.parameters["driver_config"])
+
+
+def test_sim_graph_is_one_driver_node_in_the_robot_irl_namespace():
+    spec = build_graph("bringup", driver="sim", backend="mock", rate=50, task="lift")
+    assert [n.name for n in spec.nodes] == ["driver_node"]
+    node = spec.nodes[0]
+    assert (node.executable, node.package, node.namespace, node.full_name) == (
+        "driver_node", "robot_irl", "robot_irl", "/robot_irl/driver_node")
+    assert node.parameters["driver"] == "sim" and node.parameters["backend"] == "mock"
+    assert config_of(node) == {"control_freq": 50.0}
+    assert any("task='lift'" in note for note in spec.notes)  # the mock arm has no task: reported, not sent
+    assert build_graph("sim", backend="mock").name == "sim"
+
+
+def test_hardware_graph_uses_the_ros2_control_bridge_and_optionally_the_emulator():
+    spec = build_graph("bringup", driver="hardware", cameras="wrist", rate="50", task="")
+    assert [n.name for n in spec.nodes] == ["driver_node"]
+    node = spec.nodes[0]
+    assert node.parameters["backend"] == "ros2_control"
+    assert config_of(node) == {"control_freq": 50.0, "camera_topics": {"wrist": "/camera/wrist/image_raw"}}
+    assert "start_armed" not in node.parameters  # the node's default: disarmed on hardware
+
+    emulated = build_graph("bringup", driver="hardware", emulate="true", emulator_backend="mock")
+    assert [n.name for n in emulated.nodes] == ["driver_node", "robot_emulator"]
+    emulator = emulated.node("robot_emulator")
+    assert (emulator.executable, emulator.namespace, emulator.parameters["backend"]) == ("robot_emulator", "", "mock")
+    assert "robot_emulator" in emulated.description
+
+
+def test_explicit_driver_config_wins_over_convenience_arguments():
+    spec = build_graph("bringup", driver="sim", backend="mock", rate=30, driver_config={"control_freq": 10.0})
+    assert config_of(spec.nodes[0]) == {"control_freq": 10.0}
+    assert any("overridden" in note for note in spec.notes)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"driver": "sim", "emulate": True}, GraphError, "emulate"),
+    ({"driver": "sim", "backend": "ros2_control"}, GraphError, "not a sim backend"),
+    ({"driver": "robotron"}, GraphError, "unknown driver 'robotron'"),
+    ({"driver": "sim", "backend": "mock", "rate": "fast"}, GraphError, "rate"),
+    ({"driver": "sim", "backend": "mock", "emulate": "maybe"}, GraphError, "emulate"),
+    ({"driver": "sim", "backend": "mock", "driver_config": {"joints": 0}}, ValueError, "joints"),
+    ({"driver": "sim", "backend": "mock", "driver_config": "missing.yaml"}, FileNotFoundError, "missing.yaml"),
+])
+def test_bad_graph_arguments_fail_clearly(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        build_graph("bringup", **kwargs)
+
+
+def test_unknown_graph_lists_the_known_ones():
+    with pytest.raises(UnknownNameError, match="known graphs: bringup, sim"):
+        build_graph("nope")
+    assert {"bringup", "sim"} <= set(GRAPHS.names())
+    with pytest.raises(GraphError, match="graph 'sim' always runs driver=sim"):
+        build_graph("sim", driver="hardware")
+
+
+def test_node_command_runs_the_module_with_ros_args(tmp_path):
+    node = NodeSpec("driver_node", "driver_node", namespace="robot_irl", parameters={"driver": "sim", "x": 1},
+                    remappings=[("commands", "/teleop/commands")], arguments=["--verbose"])
+    cmd = node_command(node, tmp_path)
+    assert cmd[:3] == [sys.executable, "-m", "robot_irl.ros.driver_node"]
+    tail = cmd[3:]
+    assert tail[:2] == ["--verbose", "--ros-args"]
+    assert "__node:=driver_node" in tail and "__ns:=/robot_irl" in tail and "commands:=/teleop/commands" in tail
+    params = yaml.safe_load(Path(tail[tail.index("--params-file") + 1]).read_text())
+    assert params == {"/robot_irl/driver_node": {"ros__parameters": {"driver": "sim", "x": 1}}}
+    with pytest.raises(FileNotFoundError, match="no_such_exe"):
+        node_command(NodeSpec("n", "no_such_exe", package="other"), tmp_path)
+
+
+def test_graphs_and_launcher_do_not_import_rclpy():
+    code = ("import sys, robot_irl.graphs, robot_irl.launcher; "
+            "robot_irl.graphs.build_graph('bringup', driver='hardware', emulate=True, emulator_backend='mock'); "
+            "assert 'rclpy' not in sys.modules, 'rclpy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- the launch file, loaded with fake `launch` / `launch_ros` modules -------------------------------------------
+
+class _Recorded:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration:
+    def __init__(self, name):
+        self.name = name
+
+    def perform(self, context):
+        return context.launch_configurations[self.name]
+
+
+class _ParameterValue:
+    def __init__(self, value, value_type=None):
+        self.value, self.value_type = value, value_type
+
+
+def _fake_launch_modules(monkeypatch):
+    modules = {
+        "launch": {"LaunchDescription": type("LaunchDescription", (_Recorded,), {})},
+        "launch.actions": {"DeclareLaunchArgument": type("DeclareLaunchArgument", (_Recorded,), {}),
+                           "OpaqueFunction": type("OpaqueFunction", (_Recorded,), {})},
+        "launch.substitutions": {"LaunchConfiguration": _LaunchConfiguration},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": type("Node", (_Recorded,), {})},
+        "launch_ros.parameter_descriptions": {"ParameterValue": _ParameterValue},
+    }
+    for name, attrs in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def _launch(monkeypatch, **arguments):
+    """Load the launch file, evaluate it with ``arguments`` over the declared defaults; return the Nodes' kwargs."""
+    _fake_launch_modules(monkeypatch)
+    spec = importlib.util.spec_from_file_location("bringup_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    entities = module.generate_launch_description().args[0]
+    declared = {e.args[0]: e.kwargs["default_value"] for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
+    unknown = set(arguments) - set(declared)
+    assert not unknown, f"launch file does not declare {unknown}"
+    (opaque,) = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
+    context = types.SimpleNamespace(launch_configurations={**declared, **arguments})
+    return declared, [n.kwargs for n in opaque.kwargs["function"](context)]
+
+
+def _as_spec_dict(node: NodeSpec) -> dict:
+    return {"package": node.package, "executable": node.executable, "name": node.name, "namespace": node.namespace,
+            "parameters": node.parameters, "remappings": node.remappings, "arguments": node.arguments}
+
+
+def _unwrap(kwargs: dict) -> dict:
+    (params,) = kwargs["parameters"]
+    for key, value in params.items():
+        if isinstance(value, _ParameterValue):
+            assert value.value_type is str, f"{key}: strings must stay strings (launch_ros parses YAML otherwise)"
+    plain = {k: v.value if isinstance(v, _ParameterValue) else v for k, v in params.items()}
+    return {**{k: kwargs[k] for k in ("package", "executable", "name", "namespace", "remappings", "arguments")},
+            "parameters": plain}
+
+
+@pytest.mark.parametrize("arguments", [
+    {"driver": "sim", "backend": "mock", "rate": "30"},
+    {"driver": "hardware", "emulate": "true", "emulator_backend": "mock", "cameras": "wrist,top"},
+])
+def test_launch_file_produces_the_graph_spec(monkeypatch, arguments):
+    declared, nodes = _launch(monkeypatch, **arguments)
+    assert {"driver", "task", "cameras", "rate", "emulate"} <= set(declared)
+    expected: GraphSpec = build_graph("bringup", **{**declared, **arguments})
+    assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]
+    assert all(n["output"] == "screen" for n in nodes)
+
+
+def test_shipped_config_files_are_valid():
+    from robot_irl.drivers import make_driver
+    from robot_irl.graphs import load_mapping
+
+    bridge = make_driver("hardware", load_mapping("config/ros2_control_bridge.yaml"))  # found via the share dir
+    assert bridge.joint_names == ("joint_0", "joint_1", "joint_2")
+    assert bridge.safety_limits.max_velocity == (0.5, 0.5, 0.5)
+    params = load_mapping("config/driver_node.yaml")["/robot_irl/driver_node"]["ros__parameters"]
+    driver = make_driver(params["driver"], load_mapping(params["driver_config"]), backend=params["backend"])
+    assert driver.fps == 20.0

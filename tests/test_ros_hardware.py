@@ -1,0 +1,121 @@
+"""The ros2_control bridge: it refuses to move until armed, then drives the emulator running as a real process."""
+from __future__ import annotations
+
+import io
+import os
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+from robot_irl.core.contracts import DriverNotConnectedError
+from robot_irl.drivers import make_driver
+from robot_irl.graphs import GraphSpec, NodeSpec
+from robot_irl.launcher import GraphProcesses
+from robot_irl.ros.hardware_bridge import (
+    NotArmedError,
+    Ros2ControlBridgeConfig,
+    Ros2ControlBridgeDriver,
+    StaleJointStateError,
+)
+
+pytestmark = pytest.mark.ros
+
+
+def topics(tag: str) -> dict[str, str]:
+    """Private topic names so this test never hears another test's robot."""
+    base = f"/hw_{tag}_{os.getpid()}"
+    return {"joint_states_topic": f"{base}/joint_states", "command_topic": f"{base}/commands"}
+
+
+def emulator_graph(tag: str) -> GraphSpec:
+    return GraphSpec("emulator", [NodeSpec("robot_emulator", "robot_emulator", parameters={
+        "backend": "mock", "driver_config": '{"control_freq": 50.0}', **topics(tag)})])
+
+
+def wait_until(cond, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_registry_builds_the_bridge_and_it_needs_a_connection():
+    driver = make_driver("hardware", {"joint_names": ["a", "b"], "limits": {"a": {"upper": 1.0}}})
+    assert isinstance(driver, Ros2ControlBridgeDriver) and driver.requires_arming
+    assert driver.action_dim == 2 and driver.safety_limits.upper == (1.0, np.pi)
+    assert not driver.is_armed
+    with pytest.raises(DriverNotConnectedError):
+        driver.send_action([0.0, 0.0])
+    with pytest.raises(ValueError, match="limits"):
+        Ros2ControlBridgeConfig(joint_names=("a",), limits={"zz": {}})
+
+
+def test_connect_without_a_robot_names_the_topic():
+    driver = Ros2ControlBridgeDriver(Ros2ControlBridgeConfig(connect_timeout_s=0.3, **topics("none")))
+    with pytest.raises(TimeoutError, match=r"/hw_none_\d+/joint_states"):
+        driver.connect()
+    assert not driver.is_connected
+
+
+def test_bridge_refuses_until_armed_then_drives_the_emulator_process():
+    out = io.StringIO()
+    graph = GraphProcesses(emulator_graph("emu"), out=out).start()
+    driver = make_driver("ros2_control", {
+        "connect_timeout_s": 20.0, "control_freq": 50.0, "stale_after_ms": 300.0,
+        "default_limit": {"lower": -1.0, "upper": 1.0, "max_velocity": 2.0}, **topics("emu")})
+    try:
+        driver.connect()
+        assert driver.joint_names == ("joint_0", "joint_1", "joint_2")  # discovered from the emulator
+        start = driver.get_observation()["observation.state"].copy()
+        with pytest.raises(NotArmedError, match="not armed"):
+            driver.send_action([0.5, 0.0, 0.0])
+        time.sleep(0.2)  # the emulator would have moved by now had anything been sent
+        np.testing.assert_allclose(driver.get_observation()["observation.state"], start, atol=1e-9)
+
+        driver.arm()
+        target = np.array([0.5, -0.3, 0.2])
+        for _ in range(100):
+            sent = driver.send_action(target)
+            assert np.all(np.abs(sent - driver._safety_reference()) <= 0.04 + 1e-6)  # step-limited
+            time.sleep(0.02)
+            if np.allclose(driver.get_observation()["observation.state"], target, atol=1e-3):
+                break
+        np.testing.assert_allclose(driver.get_observation()["observation.state"], target, atol=1e-3)
+
+        driver.disarm()
+        with pytest.raises(NotArmedError):
+            driver.send_action(target)
+        driver.arm()
+        codes = graph.stop()  # the robot goes away: its joint states turn stale
+        assert codes == {"robot_emulator": 0}, out.getvalue()
+        assert wait_until(lambda: driver.status()["joint_state_age_ms"] > 300.0, 2.0)
+        with pytest.raises(StaleJointStateError, match="refusing to move"):
+            driver.send_action(target)
+    finally:
+        driver.disconnect()
+        graph.stop()
+    assert "emulating mock joints" in out.getvalue()
+
+
+def test_bridge_drives_the_default_mujoco_arm_emulator():
+    pytest.importorskip("mujoco")
+    spec = emulator_graph("mj")
+    spec.nodes[0].parameters.update(backend="mujoco_arm", driver_config='{"control_freq": 50.0}')
+    out = io.StringIO()
+    driver = make_driver("ros2_control", {"connect_timeout_s": 20.0, "control_freq": 50.0, **topics("mj")})
+    with GraphProcesses(spec, out=out):
+        try:
+            driver.connect()
+            assert driver.joint_names == ("base_yaw", "shoulder", "elbow", "wrist", "gripper"), out.getvalue()
+            driver.arm()
+            start = driver.get_observation()["observation.state"].copy()
+            target = start.astype(np.float64)
+            target[0] += 0.2  # turn the base
+            assert wait_until(lambda: driver.send_action(target) is not None and
+                              driver.get_observation()["observation.state"][0] > start[0] + 0.15, 10.0)
+        finally:
+            driver.disconnect()
