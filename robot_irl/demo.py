@@ -42,8 +42,8 @@ def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_proce
         from robot_irl.ros.remote import RemoteDriver
 
         print("[1/3] bringing up the sim graph (driver_node with robosuite Panda Lift) ...")
-        graph = start_graph("bringup", driver="sim", task=TASK, cameras=[CAMERA], camera_size=CAMERA_SIZE,
-                            log_dir=run_dir / "logs")
+        log = open(run_dir / "graph.log", "w")  # noqa: SIM115 - closed with the graph below
+        graph = start_graph("bringup", out=log, driver="sim", driver_config=_driver_config())
         driver = RemoteDriver("sim", config=_driver_config(), timeout_s=60.0)
     recorder = LeRobotRecorder(run_dir / "dataset", repo_id="robot_irl/demo", fps=driver.fps,
                                observation_features=driver.observation_features,
@@ -59,6 +59,7 @@ def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_proce
         recorder.finalize()
         if graph is not None:
             graph.stop()
+            log.close()
     summary = summarize(results)
     print("[3/3] loading the dataset back with lerobot ...")
     ds = load_dataset(run_dir / "dataset")

@@ -192,3 +192,9 @@ def up(graph_name: str = "bringup", driver: str = "sim", duration: float | None 
     for note in spec.notes:
         print(f"[launcher] note: {note}", file=stream, flush=True)
     return run_graph(spec, duration=duration, out=out)
+
+
+def start_graph(graph_name: str = "bringup", out: TextIO | None = None, **args: Any) -> GraphProcesses:
+    """Start a graph in the background and return its processes (call ``.stop()``); for demos and tests."""
+    spec = build_graph(graph_name, **args)
+    return GraphProcesses(spec, out=out).start()

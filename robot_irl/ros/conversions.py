@@ -181,11 +181,15 @@ def image_from_msg(msg: Image) -> np.ndarray:
 
 # -- actions -----------------------------------------------------------------------------------------------
 
-def action_to_msg(action) -> Float64MultiArray:
-    """A 1-D action vector -> ``std_msgs/Float64MultiArray`` (one dimension labelled ``action``)."""
+def action_to_msg(action, label: str = "action") -> Float64MultiArray:
+    """A 1-D action vector -> ``std_msgs/Float64MultiArray`` (one dimension, labelled ``label``).
+
+    Clients that need lock-step with the driver node put a sequence number in the label (``seq=N``); the node
+    echoes the label of the command each tick used on ``action_sent`` and ``observation``.
+    """
     a = np.asarray(action, dtype=np.float64).reshape(-1)
     msg = Float64MultiArray()
-    msg.layout.dim = [MultiArrayDimension(label="action", size=int(a.size), stride=int(a.size))]
+    msg.layout.dim = [MultiArrayDimension(label=str(label), size=int(a.size), stride=int(a.size))]
     msg.data = a.tolist()
     return msg
 
@@ -196,6 +200,53 @@ def action_from_msg(msg: Float64MultiArray, expected_dim: int | None = None, whe
     if expected_dim is not None and a.size != expected_dim:
         raise ConversionError(f"{where}: expected {expected_dim} values, got {a.size}")
     return a
+
+
+def label_of(msg: Float64MultiArray) -> str:
+    """The label of a Float64MultiArray's first dimension (``""`` when it has none)."""
+    return msg.layout.dim[0].label if msg.layout.dim else ""
+
+
+# -- the per-tick observation bundle -----------------------------------------------------------------------
+# One std_msgs/Float64MultiArray per tick carries every non-image observation vector, the driver's reference
+# (its measured value in action space, for the client-side safety layer), and reward/success/time: a client
+# gets one consistent snapshot instead of racing several topics. Dimension labels name the parts; the first
+# dimension (size 0) carries the label of the command the tick used.
+
+def bundle_to_msg(label: str, features: dict[str, np.ndarray], reference, status: dict[str, float]) -> Float64MultiArray:
+    parts: list[tuple[str, np.ndarray]] = [(f"obs:{k}", np.asarray(v, np.float64).reshape(-1)) for k, v in features.items()]
+    parts.append(("ref", np.asarray(reference, np.float64).reshape(-1)))
+    parts += [(f"status:{k}", np.array([float(v)])) for k, v in status.items()]
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=f"label:{label}", size=0, stride=0)] + [
+        MultiArrayDimension(label=name, size=int(v.size), stride=int(v.size)) for name, v in parts]
+    msg.data = np.concatenate([v for _, v in parts]).tolist() if parts else []
+    return msg
+
+
+def bundle_from_msg(msg: Float64MultiArray) -> dict:
+    """-> ``{"label": str, "features": {key: array}, "reference": array, "status": {key: float}}``."""
+    dims = list(msg.layout.dim)
+    if not dims or not dims[0].label.startswith("label:"):
+        raise ConversionError("observation bundle: first dimension must be the 'label:' marker")
+    data = np.asarray(msg.data, dtype=np.float64)
+    total = sum(int(d.size) for d in dims[1:])
+    if total != data.size:
+        raise ConversionError(f"observation bundle: dimensions add up to {total} values, message has {data.size}")
+    out: dict = {"label": dims[0].label[len("label:"):], "features": {}, "reference": np.zeros(0), "status": {}}
+    offset = 0
+    for d in dims[1:]:
+        chunk = data[offset:offset + int(d.size)]
+        offset += int(d.size)
+        if d.label.startswith("obs:"):
+            out["features"][d.label[4:]] = chunk
+        elif d.label == "ref":
+            out["reference"] = chunk
+        elif d.label.startswith("status:"):
+            out["status"][d.label[7:]] = float(chunk[0])
+        else:
+            raise ConversionError(f"observation bundle: unknown part {d.label!r}")
+    return out
 
 
 # -- perturbations and text --------------------------------------------------------------------------------

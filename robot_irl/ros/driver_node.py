@@ -11,6 +11,8 @@ name                            type                                 what
 ``joint_states`` (out)          sensor_msgs/JointState               every tick
 ``camera/<name>/image_raw``     sensor_msgs/Image (rgb8)             every tick, one per image feature
 ``action_sent`` (out)           std_msgs/Float64MultiArray           what was sent after the safety clamp
+``observation`` (out)           std_msgs/Float64MultiArray           per-tick bundle: state vectors, reference,
+                                                                     reward/success (see conversions.bundle_*)
 ``instruction`` (out, latched)  std_msgs/String                      the current language instruction
 ``perturbation_events`` (out)   std_msgs/String                      stamped record JSON, or ``{"error": ...}``
 =============================== ==================================== =========================================
@@ -94,7 +96,9 @@ class DriverNode(Node):
         self._lock = threading.Lock()
         self._command: np.ndarray | None = None
         self._command_time = 0.0
+        self._command_label = "hold"
         self.last_source: str | None = None
+        self.last_label = "hold"
         self._sim_armed = False
         self._published_instruction: str | None = None
         self.rejected_commands = 0
@@ -122,6 +126,7 @@ class DriverNode(Node):
         self.joint_state_pub = self.create_publisher(JointState, "joint_states", 10)
         self.image_pubs = {c: self.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in self.cameras}
         self.action_sent_pub = self.create_publisher(Float64MultiArray, "action_sent", 10)
+        self.observation_pub = self.create_publisher(Float64MultiArray, "observation", 10)
         self.instruction_pub = self.create_publisher(String, "instruction", LATCHED)
         self.events_pub = self.create_publisher(String, "perturbation_events", 10)
         self.create_subscription(Float64MultiArray, "commands", self._on_command, 10)
@@ -165,6 +170,7 @@ class DriverNode(Node):
             return
         with self._lock:
             self._command, self._command_time = action, time.monotonic()
+            self._command_label = conv.label_of(msg) or "action"
 
     def _on_perturb(self, msg: String) -> None:
         try:
@@ -216,8 +222,10 @@ class DriverNode(Node):
             return None if self.requires_arming else self.driver.hold_action()
         with self._lock:
             command, age = self._command, time.monotonic() - self._command_time
+            label = self._command_label
         if command is not None and age <= self.command_timeout_s:
             self.last_source = "command"
+            self.last_label = label
             return command
         if command is not None and self.last_source != "timeout":
             self.get_logger().warning(f"no command for {age * 1000:.0f} ms (> command_timeout_ms): holding")
@@ -227,6 +235,7 @@ class DriverNode(Node):
     def tick(self) -> None:
         """One control step: send, then publish what was sent and the new observation. Never raises."""
         self.ticks += 1
+        self.last_label = "hold"
         try:
             action = self._choose_action()
             sent = self.driver.send_action(action) if action is not None else None
@@ -244,7 +253,11 @@ class DriverNode(Node):
         now = self.get_clock().now().nanoseconds * 1e-9
         obs = self.driver.get_observation()
         if sent is not None:
-            self._publish(self.action_sent_pub, conv.action_to_msg(sent))
+            self._publish(self.action_sent_pub, conv.action_to_msg(sent, self.last_label))
+        vectors = {k: v for k, v in obs.items() if not k.startswith("observation.images.")}
+        status = {"sim_time": self.driver.sim_time, "step": self.driver.step_count, **self.driver.task_status()}
+        self._publish(self.observation_pub, conv.bundle_to_msg(
+            self.last_label, vectors, self.driver.hold_action(), status))
         self._publish(self.joint_state_pub, conv.joint_state_from_state(obs["observation.state"], self.layout, now))
         for camera, pub in self.image_pubs.items():
             self._publish(pub, conv.image_to_msg(obs[f"observation.images.{camera}"], now, camera))
