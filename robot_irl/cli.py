@@ -118,8 +118,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _open_driver(args: argparse.Namespace):
-    from robot_irl.drivers import DRIVERS
     from robot_irl.core.config import ConfigError
+    from robot_irl.drivers import DRIVERS
 
     backend, config = driver_config_from_args(args)
     cls = DRIVERS.get(backend)

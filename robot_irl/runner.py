@@ -8,8 +8,9 @@ safety layer), the instruction in force, the wall-clock time, and reward/success
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -73,7 +74,8 @@ def run_episode(
         total += float(status.get("reward", 0.0))
         success = success or bool(status.get("success", False))
         if sink is not None:
-            extras = {"next.reward": float(status.get("reward", 0.0)), "next.success": bool(status.get("success", False))}
+            extras = {"next.reward": float(status.get("reward", 0.0)),
+                      "next.success": bool(status.get("success", False))}
             sink.add_frame(obs, sent, task, tick, extras)
         if on_step is not None:
             on_step(steps, status)

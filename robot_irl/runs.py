@@ -15,7 +15,8 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
     """Create ``path`` for a new run; an existing non-empty folder is refused unless ``overwrite``."""
     path = Path(path)
     if path.exists() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"run folder {path} already exists and is not empty; pass --overwrite or pick another --out")
+        raise FileExistsError(
+            f"run folder {path} already exists and is not empty; pass --overwrite or pick another --out")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

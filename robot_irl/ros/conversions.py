@@ -213,8 +213,10 @@ def label_of(msg: Float64MultiArray) -> str:
 # gets one consistent snapshot instead of racing several topics. Dimension labels name the parts; the first
 # dimension (size 0) carries the label of the command the tick used.
 
-def bundle_to_msg(label: str, features: dict[str, np.ndarray], reference, status: dict[str, float]) -> Float64MultiArray:
-    parts: list[tuple[str, np.ndarray]] = [(f"obs:{k}", np.asarray(v, np.float64).reshape(-1)) for k, v in features.items()]
+def bundle_to_msg(label: str, features: dict[str, np.ndarray], reference,
+                  status: dict[str, float]) -> Float64MultiArray:
+    parts: list[tuple[str, np.ndarray]] = [
+        (f"obs:{k}", np.asarray(v, np.float64).reshape(-1)) for k, v in features.items()]
     parts.append(("ref", np.asarray(reference, np.float64).reshape(-1)))
     parts += [(f"status:{k}", np.array([float(v)])) for k, v in status.items()]
     msg = Float64MultiArray()

@@ -160,8 +160,9 @@ class RemoteDriver(RobotDriver):
             while not predicate():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RemoteDriverError(f"{self.name}: no {what} from {self.namespace} within {self.timeout_s:g} s; "
-                                            f"is the driver node running (robot-irl up bringup)?")
+                    raise RemoteDriverError(
+                        f"{self.name}: no {what} from {self.namespace} within {self.timeout_s:g} s; "
+                        f"is the driver node running (robot-irl up bringup)?")
                 self._cv.wait(left)
 
     # -- the loop ---------------------------------------------------------------------------------------------
