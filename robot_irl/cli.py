@@ -35,6 +35,12 @@ def _headless_env() -> None:
     os.environ.setdefault("PYNPUT_BACKEND", "dummy")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("SVT_LOG", "1")  # the AV1 encoder's banner: errors only
+    import warnings
+
+    # known, harmless noise from dependencies (lerobot reads videos through torchvision; bool stats)
+    warnings.filterwarnings("ignore", message="The video decoding and encoding capabilities of torchvision")
+    warnings.filterwarnings("ignore", message="Converting input from bool")
 
 
 # -- building drivers and policies from command-line flags --------------------------------------------------

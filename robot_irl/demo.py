@@ -63,8 +63,15 @@ def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_proce
     summary = summarize(results)
     print("[3/3] loading the dataset back with lerobot ...")
     ds = load_dataset(run_dir / "dataset")
-    frames = [ds[int(i)][f"observation.images.{CAMERA}"] for i in _sheet_indices(ds, per_episode=6)]
-    sheet = contact_sheet([_to_hwc_uint8(f) for f in frames], run_dir / "contact_sheet.png", cols=6)
+    rows: dict[str, list] = {}
+    labels: dict[str, list[str]] = {}
+    for i in _sheet_indices(ds, per_episode=6):
+        item = ds[i]
+        row, frame = f"episode {int(item['episode_index'])}", int(item["frame_index"])
+        rows.setdefault(row, []).append(_to_hwc_uint8(item[f"observation.images.{CAMERA}"]))
+        labels.setdefault(row, []).append(f"t={frame / driver.fps:.1f}s")
+    sheet = contact_sheet(rows, run_dir / "contact_sheet.png", cols=6, scale=2, labels=labels,
+                          title=f"robot_irl demo: {TASK}, {CAMERA} camera, {len(results)} episodes")
     (run_dir / "results.json").write_text(json.dumps(
         {"summary": summary, "episodes": [r.to_dict() for r in results]}, indent=2))
     print(format_summary(dataset_summary(run_dir / "dataset")))

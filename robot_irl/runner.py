@@ -104,7 +104,8 @@ def rollout(
     from tqdm.auto import tqdm
 
     results: list[EpisodeResult] = []
-    with tqdm(total=episodes * max_steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=episodes * max_steps, disable=not progress, unit="step", dynamic_ncols=True,
+              mininterval=0.5) as bar:
         for ep in range(episodes):
             res = run_episode(driver, policy, max_steps, index=ep, seed=seed + ep, sink=sink,
                               on_step=lambda *_: bar.update(1), **kwargs)
