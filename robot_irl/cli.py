@@ -86,7 +86,10 @@ def make_policy(name: str, driver, seed: int, noise: float):
     from robot_irl.policies import POLICIES
 
     cls = POLICIES.get(name)
-    return cls.from_driver(driver, seed=seed, noise=noise)
+    try:
+        return cls.from_driver(driver, seed=seed, noise=noise)
+    except ValueError as e:
+        raise CliError(f"policy {name!r}: {e}") from None
 
 
 def _add_driver_args(p: argparse.ArgumentParser) -> None:

@@ -11,6 +11,10 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
+def _plural(word: str) -> str:
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
 class UnknownNameError(LookupError):
     """A name that is not in a registry; the message lists the names that are."""
 
@@ -34,7 +38,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if name not in self._entries:
             known = ", ".join(sorted(self._entries)) or "(none)"
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known {_plural(self.kind)}: {known}")
         entry = self._entries[name]
         if isinstance(entry, str):
             module, attr = entry.split(":", 1)
