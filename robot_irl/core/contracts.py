@@ -38,6 +38,7 @@ class RobotDriver(ABC):
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else self.config_class()
         self._connected = False
+        self._steps = 0  # control steps since the last reset (counted here, for every driver)
         self._instruction = str(getattr(self.config, "instruction", "") or "")
         self.last_clamped = np.zeros(0, dtype=bool)
 
@@ -102,11 +103,13 @@ class RobotDriver(ABC):
         self._require_connected("send_action")
         safe, mask = clamp_action(action, self.safety_limits, self._safety_reference(), f"{self.name}.send_action")
         self._apply_action(safe)
+        self._steps += 1
         self.last_clamped = mask
         return safe.astype(np.float32)
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         self._require_connected("reset")
+        self._steps = 0
         return self._reset(seed)
 
     def hold_action(self) -> np.ndarray:
@@ -147,12 +150,13 @@ class RobotDriver(ABC):
 
     @property
     def sim_time(self) -> float:
-        """Seconds since the last reset (simulation time for simulators, wall time since reset otherwise)."""
-        return 0.0
+        """Seconds since the last reset: control steps / control rate (a real robot's driver may use its clock)."""
+        return self._steps / self.fps
 
     @property
     def step_count(self) -> int:
-        return 0
+        """Control steps since the last reset (``set_state`` of a simulator restores it)."""
+        return self._steps
 
     def task_status(self) -> dict[str, float | bool]:
         """Reward and success after the last step, where the driver can compute them (simulators); else ``{}``.

@@ -42,7 +42,6 @@ class MockArmDriver(RobotDriver):
         self._names = tuple(f"joint_{i}" for i in range(n))
         self._q = np.zeros(n)
         self._target = np.zeros(n)
-        self._steps = 0
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -62,14 +61,6 @@ class MockArmDriver(RobotDriver):
         return SafetyLimits(self._names, lower=(-lim,) * n, upper=(lim,) * n,
                             max_velocity=(self.config.max_velocity,) * n, dt=1.0 / self.config.control_freq)
 
-    @property
-    def sim_time(self) -> float:
-        return self._steps / self.config.control_freq
-
-    @property
-    def step_count(self) -> int:
-        return self._steps
-
     def _connect(self) -> None:
         self._reset(None)
 
@@ -82,13 +73,11 @@ class MockArmDriver(RobotDriver):
     def _apply_action(self, action: np.ndarray) -> None:
         self._target = action.copy()
         self._q = self._q + self.config.tracking_gain * (self._target - self._q)
-        self._steps += 1
 
     def _reset(self, seed: int | None) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
         self._q = rng.uniform(-0.1, 0.1, self.config.joints) if seed is not None else np.zeros(self.config.joints)
         self._target = self._q.copy()
-        self._steps = 0
         return self._get_observation()
 
     def _safety_reference(self) -> np.ndarray:

@@ -146,7 +146,6 @@ class MujocoArmDriver(RobotDriver):
         if self._substeps < 1 or abs(self._substeps * self.model.opt.timestep - period) > 1e-9:
             raise ValueError(f"{self.name}: control period {period} s is not a multiple of the model timestep "
                              f"{self.model.opt.timestep} s; pick control_freq accordingly")
-        self._steps = 0
 
     @staticmethod
     def _resolve_model(name: str) -> Path:
@@ -179,14 +178,6 @@ class MujocoArmDriver(RobotDriver):
         return SafetyLimits(self._joint_names, lower=self._range[:, 0], upper=self._range[:, 1], max_step=step,
                             dt=1.0 / self.config.control_freq)
 
-    @property
-    def sim_time(self) -> float:
-        return self._steps / self.config.control_freq
-
-    @property
-    def step_count(self) -> int:
-        return self._steps
-
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def _connect(self) -> None:
         self.data = self._mj.MjData(self.model)
@@ -209,7 +200,6 @@ class MujocoArmDriver(RobotDriver):
             set_free_joint_pose(d.qpos, d.qvel, self._cube_qadr, self._cube_dadr,
                                 {"position": [xy[0], xy[1], z], "yaw": rng.uniform(-np.pi, np.pi)})
         mj.mj_forward(m, d)
-        self._steps = 0
         return self._get_observation()
 
     # -- the loop -------------------------------------------------------------------------------------------------
@@ -222,7 +212,6 @@ class MujocoArmDriver(RobotDriver):
     def _apply_action(self, action: np.ndarray) -> None:
         self.data.ctrl[:] = action.astype(np.float32)  # exactly what send_action returns: bit-exact replays
         self._mj.mj_step(self.model, self.data, nstep=self._substeps)
-        self._steps += 1
 
     def _safety_reference(self) -> np.ndarray:
         return self.data.qpos[self._qadr].copy()

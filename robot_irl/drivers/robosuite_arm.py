@@ -253,7 +253,6 @@ class RobosuiteDriver(RobotDriver):
         self.env = None
         self._rng = np.random.default_rng([self.config.seed, 1])  # random distractor spots
         self._renderer = None
-        self._steps = 0
         self._gripper_cmd = -1.0
         self._last_command: np.ndarray | None = None
         self._request: np.ndarray | None = None
@@ -287,14 +286,6 @@ class RobosuiteDriver(RobotDriver):
                 workspace_low=c.workspace_low, workspace_high=c.workspace_high)
         return SafetyLimits(names, lower=(*PANDA_JOINT_LOWER, -1.0), upper=(*PANDA_JOINT_UPPER, 1.0),
                             max_step=(c.max_step_joint,) * 7 + (2.0,), dt=1.0 / c.control_freq)
-
-    @property
-    def sim_time(self) -> float:
-        return self._steps / self.config.control_freq
-
-    @property
-    def step_count(self) -> int:
-        return self._steps
 
     @property
     def model_perturbations(self) -> list[Perturbation]:
@@ -426,7 +417,6 @@ class RobosuiteDriver(RobotDriver):
         self._restore_model()
         self.env.reset()
         self._refresh_controllers()
-        self._steps = 0
         self._gripper_cmd = -1.0
         self._last_command = None
         self._last_reward = 0.0
@@ -446,7 +436,6 @@ class RobosuiteDriver(RobotDriver):
         # apply exactly the float32 values send_action returns (and recorders store): replays are then bit-exact
         action = action.astype(np.float32).astype(np.float64)
         _, reward, _, info = self.env.step(action)
-        self._steps += 1
         self._gripper_cmd = float(action[-1])
         self._last_command = action.copy()
         self._last_reward = float(reward)

@@ -94,7 +94,6 @@ class Ros2ControlBridgeDriver(RobotDriver):
         self._state_time = 0.0
         self._images: dict[str, np.ndarray] = {}
         self._armed = False
-        self._steps = 0
         self._t0 = time.monotonic()
         self._context = self._node = self._executor = self._thread = None
         self._stop = threading.Event()
@@ -267,11 +266,9 @@ class Ros2ControlBridgeDriver(RobotDriver):
         if not self._armed:  # send_action checks first; this guards direct calls
             raise NotArmedError(f"{self.name}: not armed")
         self._command_pub.publish(action_to_msg(action))
-        self._steps += 1
 
     def _reset(self, seed: int | None) -> dict[str, np.ndarray]:
         """A real robot cannot be reset by software: this restarts the clock and counters, nothing moves."""
-        self._steps = 0
         self._t0 = time.monotonic()
         return self._get_observation()
 
@@ -282,10 +279,6 @@ class Ros2ControlBridgeDriver(RobotDriver):
     @property
     def sim_time(self) -> float:
         return time.monotonic() - self._t0
-
-    @property
-    def step_count(self) -> int:
-        return self._steps
 
     def status(self) -> dict[str, Any]:
         """Connection, arming and joint-state age, for diagnostics."""
