@@ -36,6 +36,7 @@ demo: setup
 	$(BIN)/robot-irl demo --out $(DEMO_OUT)
 
 test: setup
+	$(BIN)/python -m ruff check robot_irl tests bench launch
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-all: setup
@@ -47,6 +48,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_sim_driver.py
 	$(BIN)/python bench/bench_ros_latency.py
+	$(BIN)/python bench/bench_d4rl_load.py
 
 clean:
 	rm -rf build install log .pytest_cache *.egg-info

@@ -1,8 +1,6 @@
 """D4RL HDF5: round trips, Q-learning semantics (timeouts vs terminals), clear errors, LeRobot conversion."""
 from __future__ import annotations
 
-import time
-
 import h5py
 import numpy as np
 import pytest
@@ -88,7 +86,8 @@ def test_episodes_to_arrays_marks_cut_off_episodes_as_timeouts():
     (lambda f: f.__setitem__("rewards", np.zeros(5, np.float32)), "'rewards' has 5 rows, 'observations' has 6"),
     (lambda f: f.__setitem__("actions", np.zeros(6, np.float32)), r"'actions' must have shape \(N, dim\)"),
     (lambda f: f.__setitem__("terminals", np.full(6, 2.0)), "'terminals' must hold booleans"),
-    (lambda f: f.__setitem__("rewards", np.array([0, 0, np.nan, 0, 0, 0], np.float32)), "'rewards' has NaN/inf at row 2"),
+    (lambda f: f.__setitem__("rewards", np.array([0, 0, np.nan, 0, 0, 0], np.float32)),
+     "'rewards' has NaN/inf at row 2"),
     (lambda f: f.__setitem__("timeouts", np.array([0, 0, 0, 0, 1, 0], bool)), "row 4 is both a terminal and a timeout"),
 ])
 def test_malformed_files_give_clear_errors(tmp_path, change, message):
@@ -114,7 +113,8 @@ def test_not_hdf5_is_a_clear_error(tmp_path):
         load_d4rl(path)
 
 
-def test_one_million_transitions_load_fast(tmp_path):
+def test_one_million_transitions_round_trip(tmp_path):
+    """Vectorised loading at D4RL scale (timing lives in bench/bench_d4rl_load.py, not here)."""
     n = 1_000_000
     rng = np.random.default_rng(0)
     timeouts = np.zeros(n, bool)
@@ -123,12 +123,9 @@ def test_one_million_transitions_load_fast(tmp_path):
             "actions": rng.uniform(-1, 1, (n, 6)).astype(np.float32), "rewards": rng.standard_normal(n, np.float32),
             "terminals": np.zeros(n, bool), "timeouts": timeouts}
     path = export_d4rl(tmp_path / "big.hdf5", data)
-    start = time.perf_counter()
     q = qlearning_dataset(load_d4rl(path))
-    elapsed = time.perf_counter() - start
     assert len(q["observations"]) == n - 1000  # one timeout per 1000-step episode; the last row is a timeout
     np.testing.assert_array_equal(q["next_observations"][0], data["observations"][1])
-    assert elapsed < 10.0, f"loading 1M transitions took {elapsed:.1f} s"
 
 
 def test_lerobot_recording_converts_with_explicit_end_labels(tmp_path):
@@ -147,7 +144,8 @@ def test_lerobot_recording_converts_with_explicit_end_labels(tmp_path):
     attrs = lerobot_to_d4rl(root, tmp_path / "pm.hdf5")
     data = load_d4rl(tmp_path / "pm.hdf5")
     n0, n = len(episodes[0]), sum(map(len, episodes))
-    np.testing.assert_allclose(data["observations"], [f["observation"]["observation.state"] for e in episodes for f in e])
+    states = [f["observation"]["observation.state"] for e in episodes for f in e]
+    np.testing.assert_allclose(data["observations"], states)
     np.testing.assert_allclose(data["rewards"], [f["extras"]["next.reward"][0] for e in episodes for f in e])
     assert np.flatnonzero(data["terminals"]).tolist() == [n0 - 1]  # the successful episode terminates
     assert np.flatnonzero(data["timeouts"]).tolist() == [n - 1]  # the cut-off one times out

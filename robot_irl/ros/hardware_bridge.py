@@ -120,8 +120,8 @@ class Ros2ControlBridgeDriver(RobotDriver):
     @property
     def safety_limits(self) -> SafetyLimits:
         lims = [self.config.limits.get(j, self.config.default_limit) for j in self.joint_names]
-        return SafetyLimits(self.joint_names, lower=[l.lower for l in lims], upper=[l.upper for l in lims],
-                            max_velocity=[l.max_velocity for l in lims], dt=1.0 / self.config.control_freq)
+        return SafetyLimits(self.joint_names, lower=[lim.lower for lim in lims], upper=[lim.upper for lim in lims],
+                            max_velocity=[lim.max_velocity for lim in lims], dt=1.0 / self.config.control_freq)
 
     # -- arming -------------------------------------------------------------------------------------------
     @property
