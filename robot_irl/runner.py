@@ -15,6 +15,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from robot_irl.core.contracts import Policy, RobotDriver
+from robot_irl.core.perturbation import Perturbation
+
+
+class Perturber(Protocol):
+    """Something that perturbs the world mid-episode (the ADC adversary, scripted or human).
+
+    ``step`` sees the observation the policy just acted on and returns perturbation *requests*; the runner applies
+    them through ``driver.perturb`` (which stamps and returns the records) and records them on the frame.
+    """
+
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def step(self, observation: dict, driver: RobotDriver, phase: str = "") -> list[Perturbation]: ...
 
 
 class FrameSink(Protocol):
@@ -37,6 +50,7 @@ class EpisodeResult:
     duration_s: float
     clamped_steps: int
     tasks: list[str] = field(default_factory=list)
+    perturbations: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,10 +66,23 @@ def run_episode(
     stop_on_success: bool = False,
     realtime: bool = False,
     on_step: Callable[[int, dict], None] | None = None,
+    adversary: Perturber | None = None,
+    annotate: bool = False,
 ) -> EpisodeResult:
-    """One episode: reset, then observe -> act -> send, ``max_steps`` times (or until success if asked)."""
+    """One episode: reset, then observe -> act -> send -> perturb, ``max_steps`` times (or until success).
+
+    The policy sees the observation plus ``"task"``: the instruction in force (as LeRobot policies get it), so an
+    instruction changed mid-episode reaches it. With ``annotate`` each recorded frame also carries the collection
+    annotations (:mod:`robot_irl.collect.annotations`): perturbations applied after that frame's action, and the
+    policy's ``phase`` attribute when it has one.
+    """
     obs = driver.reset(seed)
     policy.reset(seed)
+    if adversary is not None:
+        adversary.reset(seed)
+    if annotate:
+        from robot_irl.collect.annotations import frame_annotations
+    applied: list[Perturbation] = []
     if sink is not None:
         sink.start_episode()
     period = 1.0 / driver.fps
@@ -67,15 +94,20 @@ def run_episode(
         task = driver.instruction
         if not tasks or tasks[-1] != task:
             tasks.append(task)
-        action = policy.act(obs)
+        action = policy.act({**obs, "task": task})
         sent = driver.send_action(action)
         clamped += int(np.any(driver.last_clamped))
         status = driver.task_status()
         total += float(status.get("reward", 0.0))
         success = success or bool(status.get("success", False))
+        phase = str(getattr(policy, "phase", "") or "")
+        records = [driver.perturb(r) for r in adversary.step(obs, driver, phase)] if adversary is not None else []
+        applied += records
         if sink is not None:
             extras = {"next.reward": float(status.get("reward", 0.0)),
                       "next.success": bool(status.get("success", False))}
+            if annotate:
+                extras.update(frame_annotations(records, phase))
             sink.add_frame(obs, sent, task, tick, extras)
         if on_step is not None:
             on_step(steps, status)
@@ -84,9 +116,11 @@ def run_episode(
             break
         if realtime:
             time.sleep(max(0.0, period - (time.time() - tick)))
-    result = EpisodeResult(index, steps, success, total, time.time() - t0, clamped, tasks)
+    result = EpisodeResult(index, steps, success, total, time.time() - t0, clamped, tasks,
+                           [r.to_dict() for r in applied])
     if sink is not None:
-        sink.save_episode({"success": success, "return": total, "clamped_steps": clamped, "seed": seed})
+        sink.save_episode({"success": success, "return": total, "clamped_steps": clamped, "seed": seed,
+                           "perturbations": result.perturbations})
     return result
 
 
