@@ -24,6 +24,7 @@ setup(
     version="0.1.0",
     description="Robot learning from demonstrations and offline data, as ROS 2 nodes over sim or real drivers.",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={f"{PACKAGE}.console": ["static/*"]},
     data_files=data_files,
     python_requires=">=3.10",
     install_requires=[
@@ -45,6 +46,9 @@ setup(
             "robot-irl = robot_irl.cli:main",
             "driver_node = robot_irl.ros.driver_node:main",
             "robot_emulator = robot_irl.ros.emulator:main",
+            "teleop_node = robot_irl.ros.teleop_node:main",
+            "recorder_node = robot_irl.ros.recorder_node:main",
+            "console_node = robot_irl.ros.console_node:main",
         ],
     },
 )
