@@ -27,6 +27,11 @@ $(STAMP): requirements/lock.txt setup.py
 	@if command -v dpkg >/dev/null && ! dpkg -s libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null 2>&1; then \
 	  echo "installing Mesa EGL for headless rendering"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri; fi
+	@# The adversary console's browser test drives Debian's chromium (skipped, with its reason, where it is missing).
+	@if command -v apt-get >/dev/null && [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium for the console's browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
+	  echo "warning: could not install chromium; the browser test will be skipped"; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
