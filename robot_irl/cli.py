@@ -19,6 +19,9 @@ EPILOG = """examples:
   robot-irl rollout --task lift --policy random --episodes 3
   robot-irl info runs/lift/dataset
   robot-irl export-d4rl runs/lift/dataset runs/lift/lift.hdf5
+  robot-irl collect --task lift --episodes 10 --mode adc --operator scripted --adversary scripted --out runs/adc
+  robot-irl up collect --driver sim --operator joy --console --dataset runs/session/dataset
+  robot-irl recover --bag runs/session/dataset_bags/episode_000003.mcap --dataset runs/session/dataset
   robot-irl list
   robot-irl demo --out runs/demo
 """
@@ -215,6 +218,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     _headless_env()
     extra = _load_mapping(args.set, "--set")
+    if args.graph == "collect":
+        extra = {"dataset": args.dataset, "operator": args.operator, "console": args.console,
+                 "console_port": args.console_port, "resume": args.resume, "overwrite": args.overwrite,
+                 "bag": not args.no_bag, "repo_id": args.repo_id, **extra}
+    elif any([args.console, args.resume, args.overwrite, args.no_bag]):
+        raise CliError(f"--console/--resume/--overwrite/--no-bag apply to the collect graph, not {args.graph!r}")
     return up(args.graph, driver=args.driver, task=args.task, cameras=args.cameras, rate=args.rate,
               emulate=args.emulate, duration=args.duration, **extra)
 
@@ -248,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emulate", action="store_true", help="hardware: also start the MuJoCo robot emulator")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--set", default=None, help="extra graph arguments as an inline YAML/JSON mapping")
+    g = p.add_argument_group("collect graph")
+    g.add_argument("--dataset", default="runs/collect/dataset", help="LeRobot dataset root the recorder writes")
+    g.add_argument("--repo-id", default="", help="dataset repo id (default: from the folder name)")
+    g.add_argument("--operator", default="keyboard", choices=["keyboard", "joy", "spacemouse", "scripted", "none"])
+    g.add_argument("--console", action="store_true", help="serve the adversary console (loopback)")
+    g.add_argument("--console-port", type=int, default=8080)
+    g.add_argument("--resume", action="store_true", help="append to an existing dataset (features must match)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    g.add_argument("--no-bag", action="store_true", help="do not write the MCAP bag of the session topics")
     p.set_defaults(func=cmd_up)
 
     for name, helptext, rec in (("rollout", "run a policy on a driver and report success", False),
@@ -270,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("out")
     p.set_defaults(func=cmd_export_d4rl)
+
+    from robot_irl.collect.cli_collect import add_collect_parser
+    from robot_irl.collect.recover import add_recover_parser
+
+    add_collect_parser(sub)
+    add_recover_parser(sub)
 
     p = sub.add_parser("demo", help="the main job: bring up the sim graph, record scripted episodes, summarise")
     p.add_argument("--out", default="runs/demo", help="parent folder; each demo run gets a timestamped subfolder")

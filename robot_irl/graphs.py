@@ -240,3 +240,57 @@ GRAPHS.register("sim", sim)
 def build_graph(name: str = "bringup", **kwargs: Any) -> GraphSpec:
     """Build a registered graph; an unknown name raises ``UnknownNameError`` listing the known graphs."""
     return GRAPHS.get(name)(**kwargs)
+
+
+# -- the collection graph (ADC) -----------------------------------------------------------------------------------
+
+#: operators that run as ``teleop_node`` inside the graph (the keyboard needs a terminal: it runs on its own)
+GRAPH_TELEOP_DEVICES = ("joy", "spacemouse")
+OPERATORS = ("keyboard", "joy", "spacemouse", "scripted", "none")
+
+
+def collect(driver: str = "sim", backend: str | None = None, task: str | None = None, cameras: Any = None,
+            rate: Any = None, emulate: Any = False, emulator_backend: str | None = None, driver_config: Any = None,
+            namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None, command_timeout_ms: Any = 500,
+            dataset: Any = "runs/collect/dataset", repo_id: Any = "", resume: Any = False, overwrite: Any = False,
+            bag: Any = True, operator: Any = "keyboard", console: Any = False, console_host: Any = "127.0.0.1",
+            console_port: Any = 8080) -> GraphSpec:
+    """``bringup`` plus the recorder node, a teleop node (joy/spacemouse) and optionally the adversary console.
+
+    The recorder and teleop nodes get the driver node's ``driver``/``backend``/``driver_config`` so they know the
+    features and action space without connecting. ``operator=keyboard`` reads a terminal, which a launched process
+    does not have: the graph leaves it out and its notes say how to run it; ``scripted``/``none`` start no teleop.
+    ``dataset`` is the recorder's ``out`` (the LeRobot dataset root; bags go to ``<dataset>_bags``).
+    """
+    base = bringup(driver=driver, backend=backend, task=task, cameras=cameras, rate=rate, emulate=emulate,
+                   emulator_backend=emulator_backend, driver_config=driver_config, namespace=namespace,
+                   start_armed=start_armed, command_timeout_ms=command_timeout_ms)
+    driver_node = base.node("driver_node")
+    shared = {k: driver_node.parameters[k] for k in ("driver", "backend", "driver_config")}
+    ns = driver_node.namespace
+    out_dir = _opt_str(dataset)
+    if out_dir is None:
+        raise GraphError("dataset: the dataset root is required")
+    recorder = NodeSpec("recorder_node", "recorder_node", namespace=ns, parameters={
+        **shared, "out": str(Path(out_dir).expanduser().resolve()), "repo_id": _opt_str(repo_id) or "",
+        "resume": _as_bool(resume, "resume"), "overwrite": _as_bool(overwrite, "overwrite"),
+        "bag": _as_bool(bag, "bag")})
+    nodes, notes = [*base.nodes, recorder], list(base.notes)
+    op = (_opt_str(operator) or "none").lower()
+    if op not in OPERATORS:
+        raise GraphError(f"operator: expected one of {list(OPERATORS)}, got {operator!r}")
+    if op in GRAPH_TELEOP_DEVICES:
+        nodes.append(NodeSpec("teleop_node", "teleop_node", namespace=ns, parameters={**shared, "device": op}))
+    elif op == "keyboard":
+        notes.append(f"operator=keyboard reads a terminal: run it in its own one: python -m robot_irl.ros.teleop_node "
+                     f"--ros-args -r __ns:=/{ns} -p device:=keyboard -p driver:={shared['driver']} "
+                     f"-p backend:={shared['backend']} -p driver_config:='{shared['driver_config']}'")
+    if _as_bool(console, "console"):
+        port = _as_float(console_port, "console_port")
+        nodes.append(NodeSpec("console_node", "console_node", namespace=ns, parameters={
+            "host": _opt_str(console_host) or "127.0.0.1", "port": int(port or 8080)}))
+    names = ", ".join(n.name for n in nodes[1:])
+    return GraphSpec("collect", nodes, f"{base.description} + {names} (operator {op})", notes)
+
+
+GRAPHS.register("collect", collect)

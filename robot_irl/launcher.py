@@ -26,6 +26,9 @@ from robot_irl.graphs import GraphSpec, NodeSpec, build_graph
 MODULES = {
     "driver_node": "robot_irl.ros.driver_node",
     "robot_emulator": "robot_irl.ros.emulator",
+    "recorder_node": "robot_irl.ros.recorder_node",
+    "teleop_node": "robot_irl.ros.teleop_node",
+    "console_node": "robot_irl.ros.console_node",
 }
 
 

@@ -68,13 +68,17 @@ def run_episode(
     on_step: Callable[[int, dict], None] | None = None,
     adversary: Perturber | None = None,
     annotate: bool = False,
+    hold_after_success: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> EpisodeResult:
     """One episode: reset, then observe -> act -> send -> perturb, ``max_steps`` times (or until success).
 
     The policy sees the observation plus ``"task"``: the instruction in force (as LeRobot policies get it), so an
     instruction changed mid-episode reaches it. With ``annotate`` each recorded frame also carries the collection
     annotations (:mod:`robot_irl.collect.annotations`): perturbations applied after that frame's action, and the
-    policy's ``phase`` attribute when it has one.
+    policy's ``phase`` attribute when it has one. With ``stop_on_success`` the episode ends ``hold_after_success``
+    steps after the first success (so the data shows the result being held); ``should_stop`` is asked after every
+    step and ends the episode when it returns True (an operator's "episode done" or "re-record").
     """
     obs = driver.reset(seed)
     policy.reset(seed)
@@ -87,7 +91,7 @@ def run_episode(
         sink.start_episode()
     period = 1.0 / driver.fps
     t0 = time.time()
-    total, clamped, success, steps = 0.0, 0, False, 0
+    total, clamped, success, steps, success_step = 0.0, 0, False, 0, None
     tasks: list[str] = []
     for steps in range(1, max_steps + 1):
         tick = time.time()
@@ -100,6 +104,8 @@ def run_episode(
         status = driver.task_status()
         total += float(status.get("reward", 0.0))
         success = success or bool(status.get("success", False))
+        if success and success_step is None:
+            success_step = steps
         phase = str(getattr(policy, "phase", "") or "")
         records = [driver.perturb(r) for r in adversary.step(obs, driver, phase)] if adversary is not None else []
         applied += records
@@ -112,7 +118,9 @@ def run_episode(
         if on_step is not None:
             on_step(steps, status)
         obs = driver.get_observation()
-        if stop_on_success and success:
+        if stop_on_success and success and steps - success_step >= hold_after_success:
+            break
+        if should_stop is not None and should_stop():
             break
         if realtime:
             time.sleep(max(0.0, period - (time.time() - tick)))

@@ -71,7 +71,7 @@ def test_bad_graph_arguments_fail_clearly(kwargs, error, match):
 
 
 def test_unknown_graph_lists_the_known_ones():
-    with pytest.raises(UnknownNameError, match="known graphs: bringup, sim"):
+    with pytest.raises(UnknownNameError, match="known graphs: bringup, collect, sim"):
         build_graph("nope")
     assert {"bringup", "sim"} <= set(GRAPHS.names())
     with pytest.raises(GraphError, match="graph 'sim' always runs driver=sim"):
@@ -187,3 +187,41 @@ def test_shipped_config_files_are_valid():
     params = load_mapping("config/driver_node.yaml")["/robot_irl/driver_node"]["ros__parameters"]
     driver = make_driver(params["driver"], load_mapping(params["driver_config"]), backend=params["backend"])
     assert driver.fps == 20.0
+
+
+# -- the collection graph ---------------------------------------------------------------------------------------
+
+def test_collect_graph_adds_recorder_teleop_and_console_with_the_driver_parameters(tmp_path):
+    spec = build_graph("collect", driver="sim", backend="mock", rate="50", dataset=str(tmp_path / "ds"), operator="joy",
+                       console="true", console_port="9000", bag="false")
+    assert [n.name for n in spec.nodes] == ["driver_node", "recorder_node", "teleop_node", "console_node"]
+    driver, recorder, teleop, console = spec.nodes
+    assert all(n.namespace == "robot_irl" for n in spec.nodes)
+    for node in (recorder, teleop):  # same driver description: features and action space without connecting
+        assert {k: node.parameters[k] for k in ("driver", "backend", "driver_config")} == {
+            k: driver.parameters[k] for k in ("driver", "backend", "driver_config")}
+    assert recorder.parameters["out"] == str((tmp_path / "ds").resolve()) and recorder.parameters["bag"] is False
+    assert teleop.parameters["device"] == "joy" and console.parameters == {"host": "127.0.0.1", "port": 9000}
+
+    keyboard = build_graph("collect", driver="sim", backend="mock", dataset=str(tmp_path / "ds"))  # default operator
+    assert [n.name for n in keyboard.nodes] == ["driver_node", "recorder_node"]
+    assert any("teleop_node" in note and "device:=keyboard" in note for note in keyboard.notes)
+    hardware = build_graph("collect", driver="hardware", emulate=True, emulator_backend="mock", dataset=str(tmp_path),
+                           operator="none")
+    assert [n.name for n in hardware.nodes] == ["driver_node", "robot_emulator", "recorder_node"]
+    with pytest.raises(GraphError, match="operator"):
+        build_graph("collect", backend="mock", dataset=str(tmp_path), operator="telepathy")
+    with pytest.raises(GraphError, match="dataset"):
+        build_graph("collect", backend="mock", dataset="", operator="none")
+
+
+@pytest.mark.parametrize("arguments", [
+    {"driver": "sim", "backend": "mock", "rate": "30", "operator": "joy", "console": "true", "dataset": "/tmp/ds"},
+    {"driver": "hardware", "emulate": "true", "emulator_backend": "mock", "operator": "none", "bag": "false"},
+])
+def test_collect_launch_file_produces_the_graph_spec(monkeypatch, arguments):
+    monkeypatch.setitem(globals(), "LAUNCH_FILE", LAUNCH_FILE.with_name("collect.launch.py"))
+    declared, nodes = _launch(monkeypatch, **arguments)
+    assert {"driver", "cameras", "dataset", "operator", "console", "bag", "resume"} <= set(declared)
+    expected: GraphSpec = build_graph("collect", **{**declared, **arguments})
+    assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]

@@ -69,7 +69,7 @@ def camera_driver():
 
 
 # -- robosuite: description without connecting -----------------------------------------------------------------------
-@pytest.mark.parametrize("task,env_dim", [("lift", 7), ("stack", 14), ("door", 8)])
+@pytest.mark.parametrize("task,env_dim", [("lift", 7 + 21), ("stack", 14 + 21), ("door", 8 + 21)])  # + 3 distractors
 @pytest.mark.parametrize("control,act_dim", [("ee_target", 7), ("joint_position", 8)])
 def test_robosuite_features_known_without_connecting(task, env_dim, control, act_dim):
     driver = make_driver("robosuite", {"task": task, "control": control, "cameras": ["agentview", "wrist"],
@@ -386,3 +386,32 @@ def test_mujoco_arm_replay_is_exact(arm):
         assert fresh.step_count == arm.step_count
     for key in final:
         np.testing.assert_array_equal(final[key], replay[key])
+
+
+# -- robosuite: language goals (Lift) --------------------------------------------------------------------------------
+def test_robosuite_lift_success_follows_the_instruction(lift):
+    names = list(lift.observation_features["observation.environment_state"].names)
+    assert names[7:10] == ["distractor_box.x", "distractor_box.y", "distractor_box.z"]
+    env = lift.get_observation()["observation.environment_state"]
+    ball = names.index("distractor_ball.x")
+    assert env[ball + 1] > 2.0  # parked, but its pose is observed
+    from robosuite.environments.manipulation.lift import Lift
+
+    cube = lift.get_observation()["observation.environment_state"][:3]
+    for z in (cube[2], 0.95):  # the default instruction: robosuite's own test
+        lift.perturb(Perturbation(K.MOVE_OBJECT, "cube", {"position": [cube[0], cube[1], z]}))
+        assert lift.goal_object == "cube" and lift.is_success() == Lift._check_success(lift.env) == (z > 0.9)
+    lift.reset(0)
+    lift.perturb(Perturbation(K.DISTRACTOR_ADD, "distractor_ball", {"position": [0.0, 0.15, 0.83]}))
+    lift.perturb(Perturbation(K.MOVE_OBJECT, "distractor_ball", {"position": [0.0, 0.15, 0.95]}))
+    assert not lift.is_success()  # the ball is up, but the instruction asks for the cube
+    lift.perturb(Perturbation(K.INSTRUCTION, "task", {"text": "pick up the yellow ball"}))
+    assert lift.goal_object == "distractor_ball" and lift.is_success()
+    lift.send_action(lift.hold_action())
+    assert lift.reward() == pytest.approx(1.0)  # robosuite's sparse reward follows the goal too
+    with pytest.raises(PerturbationError, match=r"'lift the purple elephant'.*known phrasings"):
+        lift.perturb(Perturbation(K.INSTRUCTION, "task", {"text": "lift the purple elephant"}))
+    lift.reset(0)
+    assert lift.instruction == "lift the red cube" and lift.goal_object == "cube"  # reset restores it
+    with pytest.raises(ConfigError, match="instruction"):
+        RobosuiteConfig(instruction="lift the blue box", distractors=0)

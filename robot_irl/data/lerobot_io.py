@@ -265,6 +265,35 @@ def read_jsonl(path: Path) -> list[dict]:
     return records
 
 
+def set_episode_success(root: str | Path, episode_index: int, success: bool | None, source: str = "operator") -> dict:
+    """Change a saved episode's success flag in the sidecar ``meta/robot_irl/episodes.jsonl``; return its record.
+
+    The previous value is kept in the record's ``success_history`` (``[{"success", "source", "wall"}]``). The file
+    is rewritten atomically (temporary file, fsync, rename), so a crash leaves the old or the new version.
+    """
+    path = Path(root) / EPISODES_SIDECAR
+    records = read_jsonl(path)
+    matches = [r for r in records if r.get("episode_index") == episode_index]
+    if not matches:
+        known = [r.get("episode_index") for r in records]
+        raise DatasetError(f"{path}: no saved episode {episode_index} to mark (episodes: {known})")
+    record = matches[-1]
+    history = record.setdefault("success_history", [])
+    history.append({"success": record.get("success"), "source": record.get("success_source", "recorded"),
+                    "wall": time.time()})
+    record["success"] = None if success is None else bool(success)
+    record["success_source"] = str(source)
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, default=_json_default, sort_keys=True, allow_nan=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    _fsync(path.parent)
+    return record
+
+
 def _is_dataset(root: Path) -> bool:
     return (root / "meta" / "info.json").is_file()
 

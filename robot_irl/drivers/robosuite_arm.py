@@ -25,7 +25,14 @@ Model-level perturbations (colours, lights, cameras) are not part of it: they ar
 
 Distractors. Up to three small objects (box, ball, cylinder) are part of the model from the start, parked on the
 floor out of every camera's view; ``distractor_add`` teleports one onto the table and ``distractor_remove`` parks it
-again, so the model never recompiles and the state vector keeps its size.
+again, so the model never recompiles and the state vector keeps its size. Their poses follow the task objects' in
+``observation.environment_state`` (``distractor_box.x`` ...), parked or not.
+
+Language goals (Lift). The instruction names the object to lift (:mod:`robot_irl.collect.language`): "lift the red
+cube" (the default) or, with distractors, "lift the blue box", "pick up the yellow ball", ... Success (and the sparse
+reward) is that object's centre more than 4 cm above the table top, robosuite's own Lift test applied to the goal
+object; for the cube it is robosuite's ``_check_success``. An instruction naming no known object is refused. Every
+reset restores the configured instruction.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robot_irl.collect.language import LANGUAGE_TASKS, InstructionError, goal_object
 from robot_irl.core.config import Config, check
 from robot_irl.core.contracts import RobotDriver
 from robot_irl.core.features import Feature, image, vector
@@ -56,12 +64,18 @@ TASK_OBJECTS = {"lift": ("cube",), "stack": ("cubeA", "cubeB"), "door": ()}
 PANDA_JOINT_LOWER = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973)
 PANDA_JOINT_UPPER = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)
 SIM_RATE_HZ = 500.0  # robosuite's physics rate (timestep 0.002 s)
+LIFT_MARGIN = 0.04  # m: robosuite's Lift succeeds when the cube's centre is this far above the table top
 #: (name, robosuite object class, size, rgba); parked at (0, 2.5 + 0.25 i, half height) on the floor
 DISTRACTORS = (
     ("distractor_box", "BoxObject", (0.018, 0.018, 0.018), (0.15, 0.35, 0.9, 1.0)),
     ("distractor_ball", "BallObject", (0.022,), (0.95, 0.8, 0.1, 1.0)),
     ("distractor_cylinder", "CylinderObject", (0.018, 0.025), (0.1, 0.7, 0.3, 1.0)),
 )
+#: where distractor_add puts a distractor: (low, high) xy offsets from the table centre (the Panda sits at x = -0.56;
+#: with the gripper pointing down it cannot reach much beyond x = +0.15)
+DISTRACTOR_AREA = ((-0.2, -0.2), (0.1, 0.2))
+#: contact friction (sliding, torsional, rolling) of the ball, so that a pushed ball stops about where a cube would
+ROLLING = {"BallObject": "1 0.005 0.02"}
 _POSE_KEYS = ("x", "y", "z", "qw", "qx", "qy", "qz")
 
 
@@ -152,6 +166,11 @@ class RobosuiteConfig(Config):
         check(0 <= self.distractors <= len(DISTRACTORS), f"{w}.distractors",
               f"must be in [0, {len(DISTRACTORS)}], got {self.distractors}")
         check(self.initialization_noise >= 0, f"{w}.initialization_noise", "must be >= 0")
+        if self.instruction and self.task in LANGUAGE_TASKS:
+            try:
+                goal_object(self.task, self.instruction, language_objects(self.task, self.distractors))
+            except InstructionError as e:
+                check(False, f"{w}.instruction", str(e))
 
 
 def state_names() -> list[str]:
@@ -160,11 +179,24 @@ def state_names() -> list[str]:
             + [f"eef.{k}" for k in _POSE_KEYS] + ["gripper.left", "gripper.right"])
 
 
-def environment_state_names(task: str) -> list[str]:
-    """Names of ``observation.environment_state`` for ``task`` (object poses; the door's joints)."""
+def distractor_names(count: int) -> list[str]:
+    """The first ``count`` distractors' names (the ones a driver with ``distractors=count`` has)."""
+    return [name for name, *_ in DISTRACTORS[:count]]
+
+
+def language_objects(task: str, distractors: int = 0) -> list[str]:
+    """The objects an instruction may name: the task's own, then the distractors."""
+    return [*TASK_OBJECTS[task], *distractor_names(distractors)]
+
+
+def environment_state_names(task: str, distractors: int = 0) -> list[str]:
+    """Names of ``observation.environment_state``: the task's object poses (the door's joints), then the poses of
+    the ``distractors`` distractors."""
     if task == "door":
-        return (["door.x", "door.y", "door.z", "handle.x", "handle.y", "handle.z", "door.hinge", "door.latch"])
-    return [f"{obj}.{k}" for obj in TASK_OBJECTS[task] for k in _POSE_KEYS]
+        names = ["door.x", "door.y", "door.z", "handle.x", "handle.y", "handle.z", "door.hinge", "door.latch"]
+    else:
+        names = [f"{obj}.{k}" for obj in TASK_OBJECTS[task] for k in _POSE_KEYS]
+    return names + [f"{obj}.{k}" for obj in distractor_names(distractors) for k in _POSE_KEYS]
 
 
 def action_names(control: str) -> list[str]:
@@ -198,6 +230,11 @@ def _make_distractors(count: int) -> list:
         obj = getattr(objects, cls_name)(name=name, size=list(size), rgba=list(rgba), density=500)
         half_height = size[-1]  # box: z half-size; ball: radius; cylinder: half-length
         obj.get_obj().set("pos", f"0 {2.5 + 0.25 * i} {half_height}")
+        if cls_name in ROLLING:  # MuJoCo's default contacts have no rolling friction: a ball would roll off the table
+            for geom in obj.get_obj().iter("geom"):
+                if geom.get("group") == "0":  # collision geoms
+                    geom.set("condim", "6")
+                    geom.set("friction", ROLLING[cls_name])
         made.append(obj)
     return made
 
@@ -218,9 +255,29 @@ def _env_class(task: str, distractors: int) -> type:
                 self.model.merge_objects(self.distractor_objects)
                 self.model.mujoco_objects.extend(self.distractor_objects)
 
+            methods = {"_load_model": _load_model, "__module__": __name__}
+            if task in LANGUAGE_TASKS:
+                methods["_check_success"] = _goal_check_success(base)
             name = f"RobotIrl{base.__name__}{distractors}Distractors"
-            _ENV_CLASSES[key] = type(name, (base,), {"_load_model": _load_model, "__module__": __name__})
+            _ENV_CLASSES[key] = type(name, (base,), methods)
     return _ENV_CLASSES[key]
+
+
+def _goal_check_success(base: type):
+    """Lift's ``_check_success`` for the goal object named by ``env.robot_irl_goal`` (set by the driver).
+
+    robosuite's reward calls it too, so the sparse reward follows the instruction. For the cube (or no goal) it is
+    robosuite's own test; a distractor passes the same test: its centre above the table top by ``LIFT_MARGIN``.
+    """
+    def _check_success(self) -> bool:
+        goal = getattr(self, "robot_irl_goal", None)
+        if goal is None or goal == "cube":
+            return base._check_success(self)
+        obj = next(o for o in self.distractor_objects if o.name == goal)
+        z = self.sim.data.body_xpos[self.sim.model.body_name2id(obj.root_body)][2]
+        return bool(z > self.model.mujoco_arena.table_offset[2] + LIFT_MARGIN)
+
+    return _check_success
 
 
 def _controller_config(control: str, kp: float) -> dict:
@@ -259,12 +316,14 @@ class RobosuiteDriver(RobotDriver):
         self._last_reward = 0.0
         self.last_info: dict[str, Any] = {}
         self._model_perturbations: list[Perturbation] = []
+        self._goal_cache: tuple[str | None, str | None] = (None, None)
 
     # -- description (no connection needed) ---------------------------------------------------------------------
     @property
     def observation_features(self) -> dict[str, Feature]:
         feats = {"observation.state": vector(state_names()),
-                 "observation.environment_state": vector(environment_state_names(self.config.task))}
+                 "observation.environment_state": vector(environment_state_names(self.config.task,
+                                                                                  self.config.distractors))}
         for cam in self.config.cameras:
             feats[f"observation.images.{cam}"] = image(self.config.camera_size, self.config.camera_size)
         return feats
@@ -410,6 +469,7 @@ class RobosuiteDriver(RobotDriver):
         self._scene_option.geomgroup[0] = 0  # collision geoms: robosuite draws only group 1 (visual)
 
     def _reset(self, seed: int | None) -> dict[str, np.ndarray]:
+        self._instruction = self.config.instruction or DEFAULT_INSTRUCTIONS[self.config.task]
         if seed is not None:
             # reseed in place: robosuite's placement sampler and robot init noise hold references to env.rng
             self.env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
@@ -435,6 +495,7 @@ class RobosuiteDriver(RobotDriver):
     def _apply_action(self, action: np.ndarray) -> None:
         # apply exactly the float32 values send_action returns (and recorders store): replays are then bit-exact
         action = action.astype(np.float32).astype(np.float64)
+        self.env.robot_irl_goal = self.goal_object  # robosuite's reward checks success inside step()
         _, reward, _, info = self.env.step(action)
         self._gripper_cmd = float(action[-1])
         self._last_command = action.copy()
@@ -455,11 +516,12 @@ class RobosuiteDriver(RobotDriver):
 
     def _environment_state(self) -> np.ndarray:
         d = self.data
+        poses = [d.qpos[q:q + 7] for q, _ in self._free.values()]  # task objects, then distractors
         if self.config.task == "door":
             env = self.env
             joints = [d.qpos[env.hinge_qpos_addr], d.qpos[env.handle_qpos_addr]]
-            return np.concatenate([d.xpos[self._door_body], d.site_xpos[self._handle_site], joints])
-        return np.concatenate([d.qpos[q:q + 7] for q, _ in (self._free[n] for n in self._objects)])
+            return np.concatenate([d.xpos[self._door_body], d.site_xpos[self._handle_site], joints, *poses])
+        return np.concatenate(poses)
 
     def _render(self, camera: str) -> np.ndarray:
         """One camera frame, (H, W, 3) uint8, top row first (mujoco.Renderer already flips OpenGL's rows)."""
@@ -489,8 +551,21 @@ class RobosuiteDriver(RobotDriver):
         return None
 
     # -- task outcome ---------------------------------------------------------------------------------------------
+    @property
+    def goal_object(self) -> str | None:
+        """The object the current instruction asks to lift (Lift only; None for other tasks)."""
+        if self.config.task not in LANGUAGE_TASKS:
+            return None
+        text = self._instruction
+        if self._goal_cache[0] != text:
+            self._goal_cache = (text, goal_object(self.config.task, text,
+                                                  language_objects(self.config.task, self.config.distractors)))
+        return self._goal_cache[1]
+
     def is_success(self) -> bool:
+        """robosuite's success test; for Lift, applied to the object the instruction names."""
         self._require_connected("is_success")
+        self.env.robot_irl_goal = self.goal_object
         return bool(self.env._check_success())
 
     def reward(self) -> float:
@@ -555,6 +630,28 @@ class RobosuiteDriver(RobotDriver):
             targets[K.DISTRACTOR_ADD] = list(self._distractors)
             targets[K.DISTRACTOR_REMOVE] = list(self._distractors)
         return targets
+
+    def perturb(self, request: Perturbation) -> Perturbation:
+        """As the base class; a Lift instruction must name an object of the scene (else PerturbationError)."""
+        if request.kind is PerturbationKind.INSTRUCTION and self.config.task in LANGUAGE_TASKS:
+            try:
+                goal_object(self.config.task, request.params.get("text", ""),
+                            language_objects(self.config.task, self.config.distractors))
+            except InstructionError as e:
+                raise PerturbationError(f"{self.name}: {e}") from None
+        return super().perturb(request)
+
+    @property
+    def instruction(self) -> str:
+        return self._instruction
+
+    @instruction.setter
+    def instruction(self, text: str) -> None:
+        """Set the instruction; for Lift it must name an object of the scene (else InstructionError)."""
+        text = str(text)
+        if self.config.task in LANGUAGE_TASKS:
+            goal_object(self.config.task, text, language_objects(self.config.task, self.config.distractors))
+        self._instruction = text
 
     def _perturb(self, request: Perturbation) -> dict[str, Any]:
         handlers = {
@@ -632,14 +729,17 @@ class RobosuiteDriver(RobotDriver):
         return self._move_object(target, {"position": self._parking[target], "quat": [1.0, 0.0, 0.0, 0.0]})
 
     def _free_table_spot(self) -> list[float]:
-        """A random spot on the table, at least 8 cm from every task object (best of 20 tries)."""
+        """A random spot on the table within the gripper's reach (``DISTRACTOR_AREA``), at least 8 cm from every
+        object on it (best of 20 tries)."""
         d = self.data
-        taken = [d.qpos[self._free[n][0]:self._free[n][0] + 2] for n in self._objects]
+        on_table = [n for n, (q, _) in self._free.items()
+                    if n in self._objects or d.qpos[q + 2] > self._table_top[2] - 0.1]
+        taken = [d.qpos[self._free[n][0]:self._free[n][0] + 2] for n in on_table]
         if self.config.task == "door":
             taken.append(d.site_xpos[self._handle_site][:2])
         best, best_gap = None, -1.0
         for _ in range(20):
-            xy = self._table_top[:2] + self._rng.uniform(-0.2, 0.2, size=2)
+            xy = self._table_top[:2] + self._rng.uniform(*DISTRACTOR_AREA)
             gap = min((np.linalg.norm(xy - t) for t in taken), default=np.inf)
             if gap > best_gap:
                 best, best_gap = xy, gap

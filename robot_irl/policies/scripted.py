@@ -5,7 +5,10 @@ located by feature *names*, so it also works on a driver reached over ROS) and e
 for :class:`robot_irl.drivers.robosuite_arm.RobosuiteDriver` with ``control="ee_target"``. It is a small state
 machine (approach above the object, descend, close, lift, ...) that always aims at the final waypoint and lets the
 driver's safety layer cut each tick's step; optional gaussian noise on the pose targets makes it a "noisy expert"
-for offline-RL data.
+for offline-RL data. The object to pick is chosen by name (``target``, e.g. a distractor) and may be changed
+mid-episode with :meth:`ScriptedPolicy.set_target`; :meth:`ScriptedPolicy.release` puts a held object down and
+lets go, and :meth:`ScriptedPolicy.restart` goes back to a phase. The reactive ADC operator
+(:class:`robot_irl.collect.operators.ScriptedOperator`) drives the policy through these.
 
 :class:`RandomPolicy` samples uniformly inside the driver's safety bounds, or takes small random steps around
 the driver's hold action; both are seeded.
@@ -30,6 +33,10 @@ from robot_irl.drivers.robosuite_arm import (
 )
 
 OPEN, CLOSED = -1.0, 1.0
+#: phases in which the gripper is closed on the object
+HOLDING_PHASES = ("grasp", "lift", "carry", "lower")
+#: phases of :meth:`ScriptedPolicy.release`: lower the held object to where it was picked, open, rise
+RELEASE_PHASES = ("put_down", "let_go", "back_off")
 
 
 def _wrap_quarter_turn(angle: float) -> float:
@@ -99,7 +106,8 @@ class ScriptedPolicy(Policy):
 
     ``ScriptedPolicy(task="lift", noise=0.0, seed=0)``; ``features`` (a driver's observation features) default
     to the robosuite driver's layout. ``noise``: std of gaussian noise added to the pose targets (m for position,
-    rad for orientation); the gripper command is never noised.
+    rad for orientation); the gripper command is never noised. ``target``: the object to pick, by its name in
+    ``observation.environment_state`` (default: the task's cube).
     """
 
     name = "scripted"
@@ -107,7 +115,7 @@ class ScriptedPolicy(Policy):
 
     def __init__(self, task: str = "lift", noise: float = 0.0, seed: int | None = 0,
                  features: dict[str, Feature] | None = None, hover: float = 0.08, lift_height: float = 0.2,
-                 grasp_steps: int = 10) -> None:
+                 grasp_steps: int = 10, target: str | None = None) -> None:
         if task not in self.TASKS:
             raise ValueError(f"ScriptedPolicy solves {list(self.TASKS)}, not {task!r}")
         if noise < 0:
@@ -116,11 +124,13 @@ class ScriptedPolicy(Policy):
         self.hover, self.lift_height, self.grasp_steps = hover, lift_height, grasp_steps
         self._seed = seed
         state = list(features["observation.state"].names) if features else state_names()
-        env = list(features["observation.environment_state"].names) if features else environment_state_names(task)
+        self._env_names = (list(features["observation.environment_state"].names) if features
+                           else environment_state_names(task, 3))
         self._eef = self._indices(state, "eef", "observation.state")
-        pick = "cube" if task == "lift" else "cubeA"
-        self._pick = self._indices(env, pick, "observation.environment_state")
-        self._place = self._indices(env, "cubeB", "observation.environment_state") if task == "stack" else None
+        self.default_target = "cube" if task == "lift" else "cubeA"
+        self.set_target(target or self.default_target)
+        self._place = self._indices(self._env_names, "cubeB", "observation.environment_state") \
+            if task == "stack" else None
         self.reset(seed)
 
     @staticmethod
@@ -150,16 +160,59 @@ class ScriptedPolicy(Policy):
         self._down: np.ndarray | None = None  # gripper-down orientation at episode start
         self._grasp_quat: np.ndarray | None = None
         self._lift_z = 0.0
+        self._grasp_z: float | None = None  # height of the object's centre when it was grasped
+        self._hold_xy: np.ndarray | None = None  # where release() began
+
+    # -- target and phase -----------------------------------------------------------------------------------------
+    @property
+    def target(self) -> str:
+        """The object being picked (its name in ``observation.environment_state``)."""
+        return self._target
+
+    @property
+    def objects(self) -> list[str]:
+        """Objects whose pose is in the observation (possible targets)."""
+        return [n[:-2] for n in self._env_names if n.endswith(".x") and f"{n[:-2]}.qz" in self._env_names]
+
+    def set_target(self, name: str) -> None:
+        """Pick ``name`` from now on (the phase is left as it is: see :meth:`restart` and :meth:`release`)."""
+        self._pick = self._indices(self._env_names, name, "observation.environment_state")
+        self._target = name
+
+    @property
+    def phase(self) -> str:
+        """The state machine's phase: approach, descend, grasp, lift (Stack: carry, lower, release, retreat), or
+        put_down, let_go, back_off while releasing."""
+        return self._phase
+
+    def restart(self, phase: str = "approach") -> None:
+        """Go back to ``phase`` (forgetting the grasp orientation), e.g. after the object was pushed away."""
+        self._grasp_quat = None
+        self._advance(phase)
+
+    def release(self, observation: dict[str, np.ndarray], holding: bool = True) -> None:
+        """Let go of the object: lower it to where it was picked (when ``holding``), open, rise, then approach."""
+        self._hold_xy = self.eef_pose(observation)[:2].copy()
+        self._advance("put_down" if holding and self._grasp_z is not None else "let_go")
+
+    def eef_pose(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """End-effector pose ``[x, y, z, qw, qx, qy, qz]`` from ``observation.state``."""
+        return np.asarray(observation["observation.state"], dtype=np.float64)[self._eef]
+
+    def object_pose(self, observation: dict[str, np.ndarray], name: str | None = None) -> np.ndarray:
+        """Pose ``[x, y, z, qw, qx, qy, qz]`` of ``name`` (default: the target) from the environment state."""
+        env = np.asarray(observation["observation.environment_state"], dtype=np.float64)
+        index = self._pick if name is None else self._indices(self._env_names, name, "observation.environment_state")
+        return env[index]
 
     # -- acting ---------------------------------------------------------------------------------------------------
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        state = np.asarray(observation["observation.state"], dtype=np.float64)
-        env = np.asarray(observation["observation.environment_state"], dtype=np.float64)
-        eef = state[self._eef]
+        eef = self.eef_pose(observation)
         if self._down is None:
             self._down = eef[3:] / np.linalg.norm(eef[3:])
-        pick = env[self._pick]
-        place = env[self._place] if self._place is not None else None
+        pick = self.object_pose(observation)
+        place = np.asarray(observation["observation.environment_state"], dtype=np.float64)[self._place] \
+            if self._place is not None else None
         position, gripper = self._waypoint(eef[:3], pick, place)
         quat = self._grasp_quat if self._grasp_quat is not None else self._aligned(pick[3:])
         pose = np.concatenate([position, quat_to_rotvec(quat)])
@@ -181,6 +234,8 @@ class ScriptedPolicy(Policy):
         grasp = pick[:3]
         self._count += 1
         phase = self._phase
+        if phase in RELEASE_PHASES:
+            return self._release_waypoint(eef)
         if phase == "approach":
             if self._near(eef, above, xy=0.012, z=0.02):
                 self._advance("descend")
@@ -193,11 +248,31 @@ class ScriptedPolicy(Policy):
             if self._count >= self.grasp_steps:
                 self._grasp_quat = self._aligned(pick[3:])
                 self._lift_z = float(grasp[2] + self.lift_height)
+                self._grasp_z = float(grasp[2])
                 self._advance("lift")
             return grasp, CLOSED
         if place is None:  # lift: raise the cube and hold it there
             return np.array([eef[0], eef[1], self._lift_z]), CLOSED
         return self._place_waypoint(eef, pick, place)
+
+    def _release_waypoint(self, eef: np.ndarray) -> tuple[np.ndarray, float]:
+        """put_down (closed, down to the grasp height), let_go (open), back_off (open, up by ``hover``)."""
+        xy = self._hold_xy if self._hold_xy is not None else eef[:2]
+        rest_z = self._grasp_z if self._grasp_z is not None else float(eef[2])
+        phase = self._phase
+        if phase == "put_down":
+            target = np.array([xy[0], xy[1], rest_z])
+            if abs(eef[2] - rest_z) < 0.01 or self._count > 20:
+                self._advance("let_go")
+            return target, CLOSED
+        if phase == "let_go":
+            if self._count >= self.grasp_steps:
+                self._advance("back_off")
+            return np.array([xy[0], xy[1], max(float(eef[2]), rest_z)]), OPEN
+        target = np.array([xy[0], xy[1], rest_z + self.hover])
+        if eef[2] > target[2] - 0.02 or self._count > 20:
+            self.restart("approach")
+        return target, OPEN
 
     def _place_waypoint(self, eef: np.ndarray, pick: np.ndarray, place: np.ndarray) -> tuple[np.ndarray, float]:
         """Stack: carry the held cube above the other one, lower it, let go, back off."""

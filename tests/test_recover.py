@@ -1,0 +1,153 @@
+"""Crash recovery: kill -9 the recorder node mid-episode, then rebuild that episode from its MCAP bag.
+
+The driver node (mock arm, 50 Hz) and the recorder node run as real processes (the ``collect`` graph); a client
+drives commands and calls the recorder's services over DDS.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+import rclpy
+import rclpy.signals
+from rclpy.context import Context
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from robot_irl.collect.recover import RecoverError, cmd_recover, interrupted_bags, recover, replay
+from robot_irl.data.bag import bag_summary
+from robot_irl.data.lerobot_io import EPISODES_SIDECAR, load_dataset, read_frames, read_jsonl
+from robot_irl.graphs import build_graph
+from robot_irl.launcher import GraphProcesses
+from robot_irl.ros import conversions as conv
+from robot_irl.ros.probe import BackgroundSpinner
+
+pytestmark = [pytest.mark.ros, pytest.mark.data]
+SERVICES = ("start_episode", "save_episode", "discard_episode", "mark_success", "mark_failure", "stop")
+
+
+class CollectClient(Node):
+    """Publishes commands at the control rate, counts observation bundles, calls the recorder's services."""
+
+    def __init__(self, context, namespace: str = "robot_irl") -> None:
+        super().__init__("collect_test_client", namespace=namespace, context=context,
+                         start_parameter_services=False)
+        self.lock = threading.Lock()
+        self.steps: list[int] = []
+        self.status: dict = {}
+        self.commands = self.create_publisher(Float64MultiArray, "commands", 10)
+        self.create_subscription(Float64MultiArray, "observation", self._on_bundle, 50)
+        self.create_subscription(String, "recorder/status", self._on_status, 10)
+        self.clients_ = {name: self.create_client(Trigger, f"recorder/{name}") for name in SERVICES}
+        self._t0 = time.monotonic()
+        self.timer = self.create_timer(0.02, self._send)
+
+    def _send(self) -> None:
+        t = time.monotonic() - self._t0
+        self.commands.publish(conv.action_to_msg(0.5 * np.sin([t, 0.7 * t, 1.3 * t])))
+
+    def _on_bundle(self, msg) -> None:
+        with self.lock:
+            self.steps.append(int(conv.bundle_from_msg(msg)["status"]["step"]))
+
+    def _on_status(self, msg) -> None:
+        with self.lock:
+            self.status = json.loads(msg.data)
+
+    def bundles(self) -> int:
+        with self.lock:
+            return len(self.steps)
+
+    def call(self, name: str, timeout: float = 30.0) -> Trigger.Response:
+        client = self.clients_[name]
+        assert client.wait_for_service(timeout_sec=timeout), f"recorder/{name} not available"
+        future = client.call_async(Trigger.Request())
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        assert done.wait(timeout), f"recorder/{name} did not answer"
+        return future.result()
+
+    def wait_status(self, predicate, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.status and predicate(self.status):
+                    return dict(self.status)
+            time.sleep(0.05)
+        raise AssertionError(f"recorder status never matched; last: {self.status}")
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = Context()
+    rclpy.init(args=[], context=ctx, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    yield ctx
+    ctx.shutdown()
+
+
+def test_kill_9_mid_episode_keeps_saved_episodes_and_the_bag_recovers_the_rest(context, tmp_path):
+    out = tmp_path / "dataset"
+    spec = build_graph("collect", driver="sim", backend="mock", rate=50, dataset=str(out), operator="none")
+    log = io.StringIO()
+    graph = GraphProcesses(spec, out=log).start()
+    client = CollectClient(context)
+    spinner = BackgroundSpinner(client, context=context)
+    try:
+        client.wait_status(lambda s: s["saved_episodes"] == 0, timeout=60)
+        assert client.call("start_episode").success
+        time.sleep(1.0)
+        assert client.call("mark_success").success
+        saved = client.call("save_episode")
+        assert saved.success, saved.message
+        assert client.call("start_episode").success
+        first = client.bundles()
+        client.wait_status(lambda s: s["frames"] >= 40)
+        time.sleep(0.3)
+        os.kill(graph.procs["recorder_node"].pid, signal.SIGKILL)
+        published = client.bundles() - first
+        graph.procs["recorder_node"].wait(timeout=10)
+    finally:
+        spinner.stop()
+        client.destroy_node()
+        graph.stop()
+    assert graph.procs["recorder_node"].returncode == -signal.SIGKILL, log.getvalue()
+
+    # the saved episode is intact and loads with LeRobot
+    dataset = load_dataset(out)
+    assert dataset.meta.total_episodes == 1 and dataset.num_frames >= 40
+    (record,) = read_jsonl(out / EPISODES_SIDECAR)
+    assert record["success"] is True and record["metadata"]["operator_marked"] is True
+    assert record["metadata"]["low_rate"] is False, record
+
+    # the interrupted episode's bag: torn (no metadata.yaml) but readable
+    (bag,) = interrupted_bags(tmp_path / "dataset_bags")
+    summary = bag_summary(bag)
+    assert not summary["closed"] and summary["topics"]["/robot_irl/observation"] >= 40
+    marker, frames, stats = replay(bag)
+    assert marker["episode_index"] == 1 and stats.dropped == 0
+    assert abs(len(frames) - published) <= 8, (len(frames), published)
+
+    assert cmd_recover(type("Args", (), {"list": None, "bag": bag, "dataset": out, "force": False})()) == 0
+    dataset = load_dataset(out)
+    assert dataset.meta.total_episodes == 2 and dataset.num_frames == record["length"] + len(frames)
+    recovered = read_jsonl(out / EPISODES_SIDECAR)[1]
+    assert recovered["metadata"]["recovered"] is True and recovered["length"] == len(frames)
+    # pairing: the mock arm closes half the gap to the action each tick, so state[i+1] = state[i] + (a[i]-state[i])/2
+    cols = read_frames(out, ["action", "observation.state", "episode_index"])
+    for ep in (0, 1):
+        mask = cols["episode_index"] == ep
+        state, action = cols["observation.state"][mask], cols["action"][mask]
+        assert np.abs(action - state).max() > 1e-3  # the arm was moving
+        np.testing.assert_allclose(state[1:], state[:-1] + 0.5 * (action[:-1] - state[:-1]), atol=1e-5)
+    with pytest.raises(RecoverError, match="already recovered"):
+        recover(bag, out)
+    assert interrupted_bags(tmp_path / "dataset_bags") == []
