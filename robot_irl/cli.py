@@ -232,7 +232,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from robot_irl.demo import run_demo
 
     _headless_env()
-    return run_demo(Path(args.out), episodes=args.episodes, max_steps=args.max_steps, in_process=args.in_process)
+    return run_demo(Path(args.out), episodes=args.episodes, max_steps=args.max_steps, in_process=args.in_process,
+                    adc_episodes=args.adc_episodes)
 
 
 # -- parser -----------------------------------------------------------------------------------------------
@@ -300,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--max-steps", type=int, default=120)
     p.add_argument("--in-process", action="store_true", help="drive the simulator in this process, not over ROS")
+    p.add_argument("--adc-episodes", type=int, default=3, help="adversarial episodes to collect (0: skip)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,10 +1,13 @@
 """``make demo``: the main job, end to end on a fresh machine.
 
-1. bring up the sim graph (robosuite Panda Lift with a small agentview camera) as ROS 2 processes;
-2. drive it over ROS with the scripted policy through :class:`robot_irl.ros.remote.RemoteDriver`, recording every
-   frame (what the policy saw, the action actually sent, the camera, the instruction, wall-clock time) to a
-   LeRobot v3.0 dataset;
-3. stop the graph, load the dataset back with lerobot itself, print a summary and save a contact sheet.
+1. bring up the sim graph (robosuite Panda Lift with a small agentview camera) as ROS 2 processes; drive it over
+   ROS with the scripted policy through :class:`robot_irl.ros.remote.RemoteDriver`, recording every frame (what the
+   policy saw, the action actually sent, the camera, the instruction, wall-clock time) to a LeRobot v3.0 dataset;
+   stop the graph, load the dataset back with lerobot itself, print a summary and save a contact sheet;
+2. ADC: collect a small adversarial dataset in simulation: the scripted tele-operator does the task while the
+   scripted adversary pushes and moves objects, changes lights, colours and the camera, brings distractors in and
+   switches the instruction mid-grasp; every perturbation is a per-frame annotation. Print the collection report
+   and save a contact sheet of the perturbed frames.
 """
 from __future__ import annotations
 
@@ -21,7 +24,52 @@ def _driver_config() -> dict:
     return {"task": TASK, "cameras": [CAMERA], "camera_size": CAMERA_SIZE}
 
 
-def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_process: bool = False) -> int:
+def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_process: bool = False,
+             adc_episodes: int = 3) -> int:
+    run_dir = _record_stage(Path(out_parent), episodes, max_steps, in_process)
+    if adc_episodes > 0:
+        _adc_stage(run_dir, adc_episodes)
+    print(f"\ndemo done: {run_dir}")
+    return 0
+
+
+def _adc_stage(run_dir: Path, episodes: int) -> None:
+    from robot_irl.collect.adversary import ScriptedAdversary
+    from robot_irl.collect.operators import ScriptedOperator
+    from robot_irl.collect.session import collect
+    from robot_irl.drivers import make_driver
+
+    print(f"\n[ADC] collecting {episodes} adversarial episodes in simulation (scripted operator and adversary) ...")
+    driver = make_driver("sim", _driver_config())
+    operator = ScriptedOperator.from_driver(driver, seed=0)
+    report = collect(driver, operator, ScriptedAdversary("train", seed=0), episodes=episodes, max_steps=250,
+                     out=run_dir / "adc", mode="adc", seed=100)
+    print(report.format_report())
+    sheet = _adc_contact_sheet(run_dir / "adc" / "dataset", run_dir / "adc_contact_sheet.png")
+    print(f"ADC dataset:   {run_dir / 'adc' / 'dataset'}")
+    print(f"contact sheet: {sheet}  (frames right after each perturbation)")
+
+
+def _adc_contact_sheet(root: Path, out_png: Path) -> Path:
+    """One row per episode: the frames just after each perturbation, labelled with its kind."""
+    from robot_irl.collect.annotations import PERTURBATION_KIND
+    from robot_irl.data.contact_sheet import contact_sheet
+    from robot_irl.data.lerobot_io import load_dataset, read_frames
+
+    ds = load_dataset(root)
+    cols = read_frames(root, ["episode_index", "frame_index", PERTURBATION_KIND])
+    rows: dict[str, list] = {}
+    labels: dict[str, list[str]] = {}
+    for i, (ep, kind) in enumerate(zip(cols["episode_index"].reshape(-1), cols[PERTURBATION_KIND].reshape(-1))):
+        row = f"episode {int(ep)}"
+        if kind and len(rows.get(row, [])) < 8 and i + 1 < len(ds):
+            rows.setdefault(row, []).append(_to_hwc_uint8(ds[i + 1][f"observation.images.{CAMERA}"]))
+            labels.setdefault(row, []).append(str(kind)[:18])
+    return contact_sheet(rows, out_png, cols=8, scale=2, labels=labels,
+                         title="ADC: the frame after each perturbation (kind below)")
+
+
+def _record_stage(out_parent: Path, episodes: int, max_steps: int, in_process: bool) -> Path:
     from robot_irl.data.contact_sheet import contact_sheet
     from robot_irl.data.lerobot_io import LeRobotRecorder, dataset_summary, format_summary, load_dataset
     from robot_irl.policies import POLICIES
@@ -79,7 +127,7 @@ def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_proce
           f"({summary['steps_per_s']:.1f} steps/s)")
     print(f"dataset:       {run_dir / 'dataset'}  (LeRobotDataset loads it: {len(ds)} frames)")
     print(f"contact sheet: {sheet}")
-    return 0
+    return run_dir
 
 
 def _status_features() -> dict:

@@ -12,7 +12,7 @@ def test_demo_records_a_dataset_lerobot_loads(tmp_path, capsys):
     from robot_irl.cli import main
     from robot_irl.data.lerobot_io import load_dataset
 
-    assert main(["demo", "--out", str(tmp_path), "--episodes", "1", "--max-steps", "60"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--episodes", "1", "--max-steps", "60", "--adc-episodes", "1"]) == 0
     out = capsys.readouterr().out
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     ds = load_dataset(run_dir / "dataset")
@@ -26,3 +26,8 @@ def test_demo_records_a_dataset_lerobot_loads(tmp_path, capsys):
     assert (run_dir / "contact_sheet.png").stat().st_size > 1000
     assert "LeRobotDataset loads it: 60 frames" in out
     assert "driver_node" in (run_dir / "graph.log").read_text()
+    # the ADC stage: one adversarial episode with per-frame perturbation annotations, and its picture
+    adc = load_dataset(run_dir / "adc" / "dataset")
+    assert adc.meta.total_episodes == 1
+    assert any(bool(adc[i]["annotation.perturbed"]) for i in range(len(adc)))
+    assert (run_dir / "adc_contact_sheet.png").stat().st_size > 1000
