@@ -89,6 +89,19 @@ def _as_bool(value: Any, what: str) -> bool:
     raise GraphError(f"{what}: expected true/false, got {value!r}")
 
 
+def _as_port(value: Any) -> int | None:
+    """A TCP port: 0 picks a free one (the console node logs its URL)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise GraphError(f"console_port: expected an integer, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise GraphError(f"console_port: must be in [0, 65535], got {value!r}")
+    return port
+
+
 def _as_float(value: Any, what: str) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -286,9 +299,9 @@ def collect(driver: str = "sim", backend: str | None = None, task: str | None = 
                      f"--ros-args -r __ns:=/{ns} -p device:=keyboard -p driver:={shared['driver']} "
                      f"-p backend:={shared['backend']} -p driver_config:='{shared['driver_config']}'")
     if _as_bool(console, "console"):
-        port = _as_float(console_port, "console_port")
+        port = _as_port(console_port)
         nodes.append(NodeSpec("console_node", "console_node", namespace=ns, parameters={
-            "host": _opt_str(console_host) or "127.0.0.1", "port": int(port or 8080)}))
+            **shared, "host": _opt_str(console_host) or "127.0.0.1", "port": 8080 if port is None else int(port)}))
     names = ", ".join(n.name for n in nodes[1:])
     return GraphSpec("collect", nodes, f"{base.description} + {names} (operator {op})", notes)
 
