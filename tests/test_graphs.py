@@ -197,11 +197,12 @@ def test_collect_graph_adds_recorder_teleop_and_console_with_the_driver_paramete
     assert [n.name for n in spec.nodes] == ["driver_node", "recorder_node", "teleop_node", "console_node"]
     driver, recorder, teleop, console = spec.nodes
     assert all(n.namespace == "robot_irl" for n in spec.nodes)
-    for node in (recorder, teleop):  # same driver description: features and action space without connecting
+    for node in (recorder, teleop, console):  # same driver description: features, actions, targets, no connecting
         assert {k: node.parameters[k] for k in ("driver", "backend", "driver_config")} == {
             k: driver.parameters[k] for k in ("driver", "backend", "driver_config")}
     assert recorder.parameters["out"] == str((tmp_path / "ds").resolve()) and recorder.parameters["bag"] is False
-    assert teleop.parameters["device"] == "joy" and console.parameters == {"host": "127.0.0.1", "port": 9000}
+    assert teleop.parameters["device"] == "joy"
+    assert (console.parameters["host"], console.parameters["port"]) == ("127.0.0.1", 9000)
 
     keyboard = build_graph("collect", driver="sim", backend="mock", dataset=str(tmp_path / "ds"))  # default operator
     assert [n.name for n in keyboard.nodes] == ["driver_node", "recorder_node"]
