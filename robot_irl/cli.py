@@ -22,6 +22,8 @@ EPILOG = """examples:
   robot-irl collect --task lift --episodes 10 --mode adc --operator scripted --adversary scripted --out runs/adc
   robot-irl up collect --driver sim --operator joy --console --dataset runs/session/dataset
   robot-irl recover --bag runs/session/dataset_bags/episode_000003.mcap --dataset runs/session/dataset
+  robot-irl label --dataset runs/lift/dataset --backend oracle --pairs 1000 --out runs/lift/labels
+  robot-irl experiment adc --budget small
   robot-irl list
   robot-irl demo --out runs/demo
 """
@@ -295,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_collect_parser(sub)
     add_recover_parser(sub)
+
+    from robot_irl.experiments.cli import add_experiment_parser
+    from robot_irl.label.cli_label import add_label_parser
+
+    add_label_parser(sub)
+    add_experiment_parser(sub)
 
     p = sub.add_parser("demo", help="the main job: bring up the sim graph, record scripted episodes, summarise")
     p.add_argument("--out", default="runs/demo", help="parent folder; each demo run gets a timestamped subfolder")

@@ -10,13 +10,13 @@ from robot_irl.core.config import ConfigError
 from robot_irl.experiments.adc import (
     BUDGETS,
     ADCExperimentConfig,
-    add_experiment_parser,
     aggregate,
     goal_vocabulary,
     plot_results,
     results_markdown,
     run_adc_experiment,
 )
+from robot_irl.experiments.cli import EXPERIMENTS, add_experiment_parser
 
 pytestmark = pytest.mark.sim
 
@@ -85,6 +85,7 @@ def test_command_line_parses_and_rejects():
     assert callable(args.func)
     with pytest.raises(SystemExit):
         _parser().parse_args(["experiment", "adc", "--budget", "tiny"])
+    assert set(EXPERIMENTS.get("adc").budgets) == set(BUDGETS)  # the light parser knows the real budgets
 
 
 def test_tiny_experiment_end_to_end(tmp_path):

@@ -32,7 +32,6 @@ checkpoint, metrics and learning curve) and the resolved config (``config.json``
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field
@@ -361,54 +360,11 @@ def run_adc_experiment(config: ADCExperimentConfig, out: str | Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# command line (wired into ``robot-irl`` by robot_irl.cli)
+# command line (``robot-irl experiment adc``, parsed by robot_irl.experiments.cli)
 # ---------------------------------------------------------------------------------------------------------------
-def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
-    """``robot-irl experiment adc [--budget small|default|large] [--seed N] [--out DIR] [--config YAML]``."""
-    parser = subparsers.add_parser(
-        "experiment", help="run a paper's experiment end to end (collect, train, evaluate, report)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  robot-irl experiment adc --budget small --out runs/adc-small\n"
-               "  robot-irl experiment adc --seed 3 --config '{eval_episodes: 50}'")
-    experiments = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    adc = experiments.add_parser("adc", help="BC on traditional vs ADC data, evaluated with and without "
-                                              "held-out perturbations (the ADC paper's data-efficiency table)")
-    adc.add_argument("--budget", default="default", choices=sorted(BUDGETS),
-                     help="small: ~1 min smoke run; default: ~15-20 min, 3 seeds; large: 5 seeds, more data")
-    adc.add_argument("--seed", type=int, default=None,
-                     help="first seed (the budget's number of seeds follows from it)")
-    adc.add_argument("--out", default=None, help="run folder (new or empty); default runs/experiments/adc-<time>")
-    adc.add_argument("--config", default=None, help="overrides of ADCExperimentConfig, inline YAML/JSON or a file")
-    adc.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.set_defaults(func=cmd_experiment)
-    return parser
-
-
-def _overrides(text: str | None) -> dict:
-    if not text:
-        return {}
-    import yaml
-
-    path = Path(text)
-    data = yaml.safe_load(path.read_text()) if path.is_file() else yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config: expected a mapping of ADCExperimentConfig fields, got {type(data).__name__}")
-    return data
-
-
-def cmd_experiment(args: argparse.Namespace) -> int:
-    import os
-    import warnings
-
-    for key, value in (("MUJOCO_GL", "egl"), ("PYNPUT_BACKEND", "dummy"), ("HF_HUB_OFFLINE", "1")):
-        os.environ.setdefault(key, value)
-    warnings.filterwarnings("ignore", message="Converting input from bool")  # lerobot's stats of bool features
-    overrides = _overrides(args.config)
-    if args.no_progress:
-        overrides["progress"] = False
-    config = ADCExperimentConfig.budget(args.budget, **overrides)
-    if args.seed is not None:
-        config = config.replace(seeds=[args.seed + i for i in range(len(config.seeds))])
-    out = Path(args.out) if args.out else Path("runs/experiments") / f"adc-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_adc_experiment(config, out)
-    return 0
+def run_from_cli(budget: str, overrides: dict, seed: int | None, out: Path) -> dict:
+    """``robot-irl experiment adc``: the budget's config with ``overrides``, seeds starting at ``seed``."""
+    config = ADCExperimentConfig.budget(budget, **overrides)
+    if seed is not None:
+        config = config.replace(seeds=[seed + i for i in range(len(config.seeds))])
+    return run_adc_experiment(config, out)
