@@ -37,7 +37,7 @@ setup(
         # from the ros-* wheels (see requirements/lock.txt).
         "sim": ["mujoco>=3.1,<=3.9.0", "robosuite>=1.5,<1.6"],
         "data": ["lerobot>=0.4,<0.5", "h5py>=3.8", "rosbags>=0.10", "pillow>=9"],
-        "learn": ["torch>=2.2", "safetensors>=0.4"],
+        "learn": ["torch>=2.2", "safetensors>=0.4", "matplotlib>=3.7", "tensorboard>=2.14"],
         "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2"],
     },
     zip_safe=True,
