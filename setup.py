@@ -49,6 +49,7 @@ setup(
             "teleop_node = robot_irl.ros.teleop_node:main",
             "recorder_node = robot_irl.ros.recorder_node:main",
             "console_node = robot_irl.ros.console_node:main",
+            "policy_node = robot_irl.ros.policy_node:main",
         ],
     },
 )

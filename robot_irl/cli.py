@@ -21,6 +21,7 @@ EPILOG = """examples:
   robot-irl export-d4rl runs/lift/dataset runs/lift/lift.hdf5
   robot-irl collect --task lift --episodes 10 --mode adc --operator scripted --adversary scripted --out runs/adc
   robot-irl up collect --driver sim --operator joy --console --dataset runs/session/dataset
+  robot-irl up deploy --driver sim --task lift --policy runs/iql/checkpoint   # a trained policy drives the graph
   robot-irl recover --bag runs/session/dataset_bags/episode_000003.mcap --dataset runs/session/dataset
   robot-irl label --dataset runs/lift/dataset --backend oracle --pairs 1000 --out runs/lift/labels
   robot-irl experiment adc --budget small
@@ -215,6 +216,9 @@ def cmd_export_d4rl(args: argparse.Namespace) -> int:
     return 0
 
 
+POLICY_GRAPHS = ("deploy", "legged")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from robot_irl.launcher import up
 
@@ -226,6 +230,12 @@ def cmd_up(args: argparse.Namespace) -> int:
                  "bag": not args.no_bag, "repo_id": args.repo_id, **extra}
     elif any([args.console, args.resume, args.overwrite, args.no_bag]):
         raise CliError(f"--console/--resume/--overwrite/--no-bag apply to the collect graph, not {args.graph!r}")
+    if args.graph in POLICY_GRAPHS:
+        extra = {"policy": args.policy, "inputs": args.inputs, "episode_steps": args.episode_steps, **extra}
+        if args.graph == "legged":
+            extra.setdefault("command", args.command)
+    elif args.policy is not None or args.command is not None:
+        raise CliError(f"--policy/--command apply to the {'/'.join(POLICY_GRAPHS)} graphs, not {args.graph!r}")
     return up(args.graph, driver=args.driver, task=args.task, cameras=args.cameras, rate=args.rate,
               emulate=args.emulate, duration=args.duration, **extra)
 
@@ -269,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="append to an existing dataset (features must match)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     g.add_argument("--no-bag", action="store_true", help="do not write the MCAP bag of the session topics")
+    g = p.add_argument_group("deploy and legged graphs")
+    g.add_argument("--policy", default=None, help="checkpoint folder of the trained policy")
+    g.add_argument("--inputs", default="auto", choices=["auto", "observation", "sensors"],
+                   help="what the policy node acts on (auto: what the checkpoint needs)")
+    g.add_argument("--episode-steps", type=int, default=0, help="sim: reset every N policy actions (0: never)")
+    g.add_argument("--command", default=None, help="legged: velocity command vx,vy,wz until /cmd_vel arrives")
     p.set_defaults(func=cmd_up)
 
     for name, helptext, rec in (("rollout", "run a policy on a driver and report success", False),

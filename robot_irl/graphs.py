@@ -307,3 +307,60 @@ def collect(driver: str = "sim", backend: str | None = None, task: str | None = 
 
 
 GRAPHS.register("collect", collect)
+
+
+# -- deploying a trained policy -------------------------------------------------------------------------------------
+
+def _policy_path(policy: Any) -> str:
+    path = _opt_str(policy)
+    if path is None:
+        raise GraphError("policy: a checkpoint folder is required (e.g. runs/iql/checkpoint)")
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.exists():
+        raise GraphError(f"policy: no checkpoint at {path}")
+    return str(resolved)
+
+
+def _policy_node(base: GraphSpec, policy: Any, inputs: Any = "auto", episode_steps: Any = 0,
+                 command: Any = None, extra: dict[str, Any] | None = None) -> NodeSpec:
+    """``policy_node`` beside ``base``'s driver node, with the driver node's driver parameters."""
+    driver_node = base.node("driver_node")
+    params: dict[str, Any] = {k: driver_node.parameters[k] for k in ("driver", "backend", "driver_config")}
+    params.update(policy=_policy_path(policy), inputs=_opt_str(inputs) or "auto")
+    try:
+        params["episode_steps"] = int(_opt_str(episode_steps) or 0)
+    except ValueError:
+        raise GraphError(f"episode_steps: expected an integer, got {episode_steps!r}") from None
+    if params["episode_steps"] < 0:
+        raise GraphError(f"episode_steps: must be >= 0, got {episode_steps!r}")
+    if command is not None and _opt_str(command) is not None:
+        values = _as_list(command) or []
+        try:
+            params["command"] = [float(v) for v in values]
+        except ValueError:
+            raise GraphError(f"command: expected three numbers vx,vy,wz, got {command!r}") from None
+        if len(params["command"]) != 3:
+            raise GraphError(f"command: expected three numbers vx,vy,wz, got {command!r}")
+    params.update(extra or {})
+    return NodeSpec("policy_node", "policy_node", namespace=driver_node.namespace, parameters=params)
+
+
+def deploy(policy: Any = None, driver: str = "sim", backend: str | None = None, task: str | None = None,
+           cameras: Any = None, rate: Any = None, emulate: Any = False, emulator_backend: str | None = None,
+           driver_config: Any = None, namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
+           command_timeout_ms: Any = 500, inputs: Any = "auto", episode_steps: Any = 0) -> GraphSpec:
+    """``bringup`` plus ``policy_node`` acting with a trained checkpoint (BC, IQL, ...) through the driver node.
+
+    The policy node gets the driver node's ``driver``/``backend``/``driver_config``: it checks the robot's features
+    against the checkpoint's before it acts. On hardware the driver node starts disarmed, so the policy's commands
+    move nothing until ``/robot_irl/arm`` is called.
+    """
+    base = bringup(driver=driver, backend=backend, task=task, cameras=cameras, rate=rate, emulate=emulate,
+                   emulator_backend=emulator_backend, driver_config=driver_config, namespace=namespace,
+                   start_armed=start_armed, command_timeout_ms=command_timeout_ms)
+    node = _policy_node(base, policy, inputs, episode_steps)
+    return GraphSpec("deploy", [*base.nodes, node], f"{base.description} + policy_node ({node.parameters['policy']})",
+                     list(base.notes))
+
+
+GRAPHS.register("deploy", deploy)

@@ -29,6 +29,7 @@ MODULES = {
     "recorder_node": "robot_irl.ros.recorder_node",
     "teleop_node": "robot_irl.ros.teleop_node",
     "console_node": "robot_irl.ros.console_node",
+    "policy_node": "robot_irl.ros.policy_node",
 }
 
 

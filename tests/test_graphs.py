@@ -71,7 +71,7 @@ def test_bad_graph_arguments_fail_clearly(kwargs, error, match):
 
 
 def test_unknown_graph_lists_the_known_ones():
-    with pytest.raises(UnknownNameError, match="known graphs: bringup, collect, sim"):
+    with pytest.raises(UnknownNameError, match="known graphs: bringup, collect, deploy, sim"):
         build_graph("nope")
     assert {"bringup", "sim"} <= set(GRAPHS.names())
     with pytest.raises(GraphError, match="graph 'sim' always runs driver=sim"):
@@ -226,3 +226,17 @@ def test_collect_launch_file_produces_the_graph_spec(monkeypatch, arguments):
     assert {"driver", "cameras", "dataset", "operator", "console", "bag", "resume"} <= set(declared)
     expected: GraphSpec = build_graph("collect", **{**declared, **arguments})
     assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]
+
+
+@pytest.mark.parametrize("arguments", [
+    {"driver": "sim", "backend": "mock", "rate": "30", "episode_steps": "100"},
+    {"driver": "hardware", "emulate": "true", "emulator_backend": "mock", "inputs": "observation"},
+])
+def test_deploy_launch_file_produces_the_graph_spec(monkeypatch, arguments, tmp_path):
+    monkeypatch.setitem(globals(), "LAUNCH_FILE", LAUNCH_FILE.with_name("deploy.launch.py"))
+    arguments = {**arguments, "policy": str(tmp_path)}
+    declared, nodes = _launch(monkeypatch, **arguments)
+    assert {"driver", "task", "policy", "inputs", "episode_steps"} <= set(declared)
+    expected: GraphSpec = build_graph("deploy", **{**declared, **arguments})
+    assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]
+    assert nodes[-1]["executable"] == "policy_node"

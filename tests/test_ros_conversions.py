@@ -119,3 +119,50 @@ def test_stamp_rejects_negative():
     assert conv.stamp_to_seconds(conv.stamp(3.25)) == pytest.approx(3.25)
     with pytest.raises(conv.ConversionError):
         conv.stamp(-1.0)
+
+
+# -- IMU, sensor topics -> state, velocity commands ------------------------------------------------------------
+
+LEGGED_NAMES = ["a.pos", "b.pos", "a.vel", "b.vel", "imu.qw", "imu.qx", "imu.qy", "imu.qz", "imu.wx", "imu.wy",
+                "imu.wz", "imu.ax", "imu.ay", "imu.az"]
+
+
+def test_imu_round_trip_through_joint_state_and_imu_messages():
+    state = np.array([0.1, -0.2, 1.5, -1.5, 0.9, 0.1, 0.2, 0.3, 0.01, 0.02, 0.03, 0.0, 0.5, 9.8])
+    layout = conv.ImuLayout.from_names(LEGGED_NAMES)
+    imu = conv.imu_from_state(state, layout, stamp_s=3.0)
+    assert (imu.orientation.w, imu.angular_velocity.z, imu.linear_acceleration.z) == pytest.approx((0.9, 0.03, 9.8))
+    assert imu.orientation_covariance[0] != -1.0 and imu.header.stamp.sec == 3
+    js = conv.joint_state_from_state(state, conv.StateLayout.from_names(LEGGED_NAMES), 3.0)
+    assert list(js.name) == ["a", "b"]
+    np.testing.assert_allclose(conv.state_from_sensors(LEGGED_NAMES, js, imu), state)
+    # a robot publishes more joints, in another order: the driver's layout picks its own
+    js.name, js.position, js.velocity = ["x", "b", "a"], [9.0, -0.2, 0.1], [0.0, -1.5, 1.5]
+    np.testing.assert_allclose(conv.state_from_sensors(LEGGED_NAMES, js, imu), state)
+
+
+def test_imu_parts_not_provided_and_missing_entries_are_named():
+    names = ["j.pos", "imu.wx", "imu.wy", "imu.wz"]
+    imu = conv.imu_from_state([0.0, 1.0, 2.0, 3.0], conv.ImuLayout.from_names(names))
+    assert imu.orientation_covariance[0] == -1.0 and imu.linear_acceleration_covariance[0] == -1.0  # REP 145
+    assert set(conv.imu_values(imu)) == {"imu.wx", "imu.wy", "imu.wz"}
+    with pytest.raises(conv.ConversionError, match="imu.qx"):
+        conv.ImuLayout.from_names(["imu.qw", "imu.qy", "imu.qz"])
+    js = conv.joint_state_from_state([0.5], conv.StateLayout.from_names(["j.pos"]))
+    with pytest.raises(conv.ConversionError, match=r"imu.wx.*no Imu yet"):
+        conv.state_from_sensors(names, js, None)
+    with pytest.raises(conv.ConversionError, match="j.vel"):
+        conv.state_from_sensors(["j.pos", "j.vel"], js)
+    js.position = [float("nan")]
+    with pytest.raises(conv.ConversionError, match="NaN"):
+        conv.state_from_sensors(["j.pos"], js)
+    plain = conv.joint_state_from_state([0.5, 0.7], conv.StateLayout.from_names(["j0", "j1"]))
+    np.testing.assert_allclose(conv.state_from_sensors(["j1", "j0"], plain), [0.7, 0.5])  # unsuffixed: positions
+
+
+def test_twist_commands():
+    twist = conv.command_to_twist([0.5, -0.1, 0.3])
+    np.testing.assert_allclose(conv.twist_to_command(twist), [0.5, -0.1, 0.3])
+    twist.linear.x = float("inf")
+    with pytest.raises(conv.ConversionError, match="non-finite"):
+        conv.twist_to_command(twist)

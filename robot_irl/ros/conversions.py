@@ -10,6 +10,12 @@ ends in ``.pos``, every entry without a ``.vel``/``.effort`` suffix is a joint p
 ``joint_0, joint_1, ...``). Velocities (efforts) are published only when *every* joint has one, because JointState
 requires those arrays to be empty or as long as ``name``. A driver with a ``joint_names`` property can pass it to
 keep exactly those joints, in that order.
+
+IMU rule (:class:`ImuLayout`): a state whose names include ``imu.qw imu.qx imu.qy imu.qz`` (orientation),
+``imu.wx imu.wy imu.wz`` (angular velocity, body frame) and/or ``imu.ax imu.ay imu.az`` (linear acceleration, body
+frame) also has a ``sensor_msgs/Imu``; parts it lacks get covariance ``[-1, 0, ...]`` (REP 145: "not provided").
+:func:`state_from_sensors` goes back: a ``JointState`` (+ an ``Imu``) -> the state vector in a driver's name
+order, so a node that only hears ``/joint_states`` and ``/imu`` (a legged policy) sees what the driver saw.
 """
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image, JointState
+from geometry_msgs.msg import Twist
+from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 
 from robot_irl.core.perturbation import Perturbation
@@ -146,6 +153,128 @@ def joint_state_to_array(msg: JointState, joint_names: Sequence[str], field: str
     if missing:
         raise ConversionError(f"JointState is missing joints {missing}; it has {list(msg.name)}")
     return np.array([values[index[j]] for j in joint_names], dtype=np.float64)
+
+
+# -- IMU ----------------------------------------------------------------------------------------------------
+
+IMU_PARTS = {"orientation": ("imu.qw", "imu.qx", "imu.qy", "imu.qz"),
+             "angular_velocity": ("imu.wx", "imu.wy", "imu.wz"),
+             "linear_acceleration": ("imu.ax", "imu.ay", "imu.az")}
+
+
+@dataclass(frozen=True)
+class ImuLayout:
+    """Where each IMU part sits in a state vector (``None``: the state does not have that part)."""
+
+    orientation: tuple[int, ...] | None = None
+    angular_velocity: tuple[int, ...] | None = None
+    linear_acceleration: tuple[int, ...] | None = None
+
+    @property
+    def present(self) -> bool:
+        return any(getattr(self, part) is not None for part in IMU_PARTS)
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> ImuLayout:
+        index = {n: i for i, n in enumerate(names)}
+        parts = {}
+        for part, wanted in IMU_PARTS.items():
+            have = [w in index for w in wanted]
+            if any(have) and not all(have):
+                raise ConversionError(f"state names: IMU {part} needs all of {list(wanted)}, has only "
+                                      f"{[w for w, h in zip(wanted, have) if h]}")
+            parts[part] = tuple(index[w] for w in wanted) if all(have) else None
+        return cls(**parts)
+
+
+def imu_from_state(state, layout: ImuLayout, stamp_s: float | None = None, frame_id: str = "imu_link") -> Imu:
+    """The IMU entries of ``observation.state`` -> ``sensor_msgs/Imu`` (missing parts marked not provided)."""
+    if not layout.present:
+        raise ConversionError("imu: the state has no imu.* entries")
+    s = np.asarray(state, dtype=np.float64).reshape(-1)
+    msg = Imu()
+    if stamp_s is not None:
+        msg.header.stamp = stamp(stamp_s)
+    msg.header.frame_id = frame_id
+    if layout.orientation is not None:
+        w, x, y, z = s[list(layout.orientation)]
+        msg.orientation.w, msg.orientation.x, msg.orientation.y, msg.orientation.z = float(w), float(x), float(y), \
+            float(z)
+    else:
+        msg.orientation_covariance[0] = -1.0
+    if layout.angular_velocity is not None:
+        v = s[list(layout.angular_velocity)]
+        msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = (float(a) for a in v)
+    else:
+        msg.angular_velocity_covariance[0] = -1.0
+    if layout.linear_acceleration is not None:
+        v = s[list(layout.linear_acceleration)]
+        msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = (float(a) for a in v)
+    else:
+        msg.linear_acceleration_covariance[0] = -1.0
+    return msg
+
+
+def imu_values(msg: Imu) -> dict[str, float]:
+    """``sensor_msgs/Imu`` -> ``{"imu.qw": ..., ...}`` for the parts it provides (covariance[0] != -1)."""
+    out: dict[str, float] = {}
+    if msg.orientation_covariance[0] != -1.0:
+        o = msg.orientation
+        out.update(zip(IMU_PARTS["orientation"], (o.w, o.x, o.y, o.z)))
+    if msg.angular_velocity_covariance[0] != -1.0:
+        v = msg.angular_velocity
+        out.update(zip(IMU_PARTS["angular_velocity"], (v.x, v.y, v.z)))
+    if msg.linear_acceleration_covariance[0] != -1.0:
+        v = msg.linear_acceleration
+        out.update(zip(IMU_PARTS["linear_acceleration"], (v.x, v.y, v.z)))
+    return {k: float(v) for k, v in out.items()}
+
+
+def state_from_sensors(names: Sequence[str], joint_state: JointState, imu: Imu | None = None) -> np.ndarray:
+    """A state vector laid out as ``names`` (a driver's ``observation.state`` names) from the sensor messages.
+
+    ``<joint>.pos`` / ``.vel`` / ``.effort`` come from ``joint_state`` (by joint name), ``imu.*`` from ``imu``;
+    any other name, or a value the messages do not carry, is an error naming it (a policy must never act on a
+    silently zero-filled state).
+    """
+    values: dict[str, float] = {}
+    plain = not any(n.endswith(".pos") for n in names)  # the StateLayout rule: unsuffixed names are positions
+    for field, suffix in (("position", "pos"), ("velocity", "vel"), ("effort", "effort")):
+        data = list(getattr(joint_state, field))
+        if data and len(data) != len(joint_state.name):
+            raise ConversionError(f"JointState has {len(joint_state.name)} names but {len(data)} {field} values")
+        values.update({f"{j}.{suffix}": float(v) for j, v in zip(joint_state.name, data)})
+        if plain and field == "position":
+            values.update({str(j): float(v) for j, v in zip(joint_state.name, data)})
+    if imu is not None:
+        values.update(imu_values(imu))
+    missing = [n for n in names if n not in values]
+    if missing:
+        have = "JointState" + (" and Imu" if imu is not None else " (no Imu yet)")
+        raise ConversionError(f"state entries {missing} are not in the {have} messages")
+    out = np.array([values[n] for n in names], dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        bad = [n for n, v in zip(names, out) if not np.isfinite(v)]
+        raise ConversionError(f"state entries {bad} are NaN/inf in the sensor messages")
+    return out
+
+
+# -- velocity commands ------------------------------------------------------------------------------------
+
+def twist_to_command(msg) -> np.ndarray:
+    """``geometry_msgs/Twist`` (or ``TwistStamped``) -> ``[vx, vy, wz]`` (base frame), NaN/inf rejected."""
+    twist = msg.twist if hasattr(msg, "twist") else msg
+    cmd = np.array([twist.linear.x, twist.linear.y, twist.angular.z], dtype=np.float64)
+    if not np.all(np.isfinite(cmd)):
+        raise ConversionError(f"cmd_vel: non-finite velocity command {cmd.tolist()}")
+    return cmd
+
+
+def command_to_twist(command) -> Twist:
+    vx, vy, wz = (float(v) for v in np.asarray(command, dtype=np.float64).reshape(3))
+    msg = Twist()
+    msg.linear.x, msg.linear.y, msg.angular.z = vx, vy, wz
+    return msg
 
 
 # -- images ------------------------------------------------------------------------------------------------

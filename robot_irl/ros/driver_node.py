@@ -9,6 +9,7 @@ name                            type                                 what
 ``commands`` (in)               std_msgs/Float64MultiArray           action, forward-command-controller style
 ``perturb`` (in)                std_msgs/String                      a Perturbation request as JSON
 ``joint_states`` (out)          sensor_msgs/JointState               every tick
+``imu`` (out)                   sensor_msgs/Imu                      every tick, if the state has ``imu.*``
 ``camera/<name>/image_raw``     sensor_msgs/Image (rgb8)             every tick, one per image feature
 ``action_sent`` (out)           std_msgs/Float64MultiArray           what was sent after the safety clamp
 ``observation`` (out)           std_msgs/Float64MultiArray           per-tick bundle: state vectors, reference,
@@ -43,7 +44,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
@@ -119,11 +120,13 @@ class DriverNode(Node):
             raise ValueError(f"driver {self.driver.name}: observation.state needs named entries to publish "
                              f"joint_states (features: {sorted(features)})")
         self.layout = conv.StateLayout.from_names(state.names, getattr(self.driver, "joint_names", None))
+        self.imu_layout = conv.ImuLayout.from_names(state.names)
         self.cameras = [k.removeprefix("observation.images.") for k, f in features.items()
                         if k.startswith("observation.images.") and f.is_image]
 
     def _setup_interfaces(self) -> None:
         self.joint_state_pub = self.create_publisher(JointState, "joint_states", 10)
+        self.imu_pub = self.create_publisher(Imu, "imu", 10) if self.imu_layout.present else None
         self.image_pubs = {c: self.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in self.cameras}
         self.action_sent_pub = self.create_publisher(Float64MultiArray, "action_sent", 10)
         self.observation_pub = self.create_publisher(Float64MultiArray, "observation", 10)
@@ -259,6 +262,8 @@ class DriverNode(Node):
         self._publish(self.observation_pub, conv.bundle_to_msg(
             self.last_label, vectors, self.driver.hold_action(), status))
         self._publish(self.joint_state_pub, conv.joint_state_from_state(obs["observation.state"], self.layout, now))
+        if self.imu_pub is not None:
+            self._publish(self.imu_pub, conv.imu_from_state(obs["observation.state"], self.imu_layout, now))
         for camera, pub in self.image_pubs.items():
             self._publish(pub, conv.image_to_msg(obs[f"observation.images.{camera}"], now, camera))
         if self.driver.instruction != self._published_instruction:
