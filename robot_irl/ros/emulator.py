@@ -6,8 +6,10 @@ control rate and follows ``std_msgs/Float64MultiArray`` position targets on
 simulated driver with joint-position actions (parameter ``backend``: ``mujoco_arm`` by default, ``mock`` for a
 physics-free stand-in), so the hardware path (:mod:`robot_irl.ros.hardware_bridge`) runs in CI.
 
-Parameters: ``backend``, ``driver_config`` (as for driver_node), ``joint_states_topic``, ``command_topic``.
-Image features of the backend are published on ``/camera/<name>/image_raw``.
+Parameters: ``backend``, ``driver_config`` (as for driver_node), ``joint_states_topic``, ``command_topic``,
+``imu_topic`` (``/imu/data``). Image features of the backend are published on ``/camera/<name>/image_raw``; a
+backend whose state has ``imu.*`` entries (a legged robot) also publishes ``sensor_msgs/Imu`` on ``imu_topic``.
+Actions may be named by joint (``shoulder``) or by joint position (``shoulder.pos``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
 from robot_irl.core.contracts import RobotDriver
@@ -38,7 +40,7 @@ class RobotEmulator(Node):
         super().__init__(node_name, namespace=namespace, context=context, parameter_overrides=overrides)
         p = {name: self.declare_parameter(name, default).value for name, default in (
             ("backend", DEFAULT_BACKEND), ("driver_config", ""), ("joint_states_topic", "/joint_states"),
-            ("command_topic", "/forward_position_controller/commands"))}
+            ("command_topic", "/forward_position_controller/commands"), ("imu_topic", "/imu/data"))}
         self.driver = driver if driver is not None else build_driver("sim", p["backend"], p["driver_config"])
         if not self.driver.is_connected:
             self.driver.connect()
@@ -46,6 +48,8 @@ class RobotEmulator(Node):
         self.layout = conv.StateLayout.from_names(features["observation.state"].names,
                                                   getattr(self.driver, "joint_names", None))
         self._check_position_actions()
+        self.imu_layout = conv.ImuLayout.from_names(features["observation.state"].names)
+        self.imu_pub = self.create_publisher(Imu, p["imu_topic"], 10) if self.imu_layout.present else None
         self.cameras = [k.removeprefix("observation.images.") for k, f in features.items()
                         if k.startswith("observation.images.") and f.is_image]
         self._lock = threading.Lock()
@@ -59,7 +63,7 @@ class RobotEmulator(Node):
                                f"{self.driver.fps:g} Hz: {p['joint_states_topic']} out, {p['command_topic']} in")
 
     def _check_position_actions(self) -> None:
-        action_names = tuple(self.driver.action_features["action"].names or ())
+        action_names = tuple(n.removesuffix(".pos") for n in self.driver.action_features["action"].names or ())
         if action_names != tuple(self.layout.joint_names):
             raise ValueError(f"robot_emulator needs a driver whose actions are its joint positions; "
                              f"{self.driver.name} acts on {list(action_names)} but its joints are "
@@ -85,6 +89,8 @@ class RobotEmulator(Node):
             now = self.get_clock().now().nanoseconds * 1e-9
             obs = self.driver.get_observation()
             self.joint_state_pub.publish(conv.joint_state_from_state(obs["observation.state"], self.layout, now))
+            if self.imu_pub is not None:
+                self.imu_pub.publish(conv.imu_from_state(obs["observation.state"], self.imu_layout, now))
             for cam, pub in self.image_pubs.items():
                 pub.publish(conv.image_to_msg(obs[f"observation.images.{cam}"], now, cam))
         except Exception as e:

@@ -14,6 +14,12 @@ positions) applies to every action that does go out.
 
 ``joint_names`` may be left empty: the joints are then taken from the first JointState at connect time (handy
 against the emulator; on a real robot list the controller's joints and their limits).
+
+``state_layout`` picks what ``observation.state`` holds: ``positions`` (the joint positions, named by joint: an arm
+driven by position targets) or ``proprio`` (what a legged policy needs: ``<joint>.pos`` and ``<joint>.vel`` of every
+joint, then the IMU's ``imu.qw .. imu.az`` from ``sensor_msgs/Imu`` on ``imu_topic``; actions are then named
+``<joint>.pos``, as in :class:`robot_irl.legged.driver.Go1Driver`, so a policy trained in simulation sees the same
+features on the robot). With an IMU, a stale IMU is refused exactly like stale joint states.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -64,6 +70,8 @@ class Ros2ControlBridgeConfig(Config):
     connect_timeout_s: float = 10.0
     stale_after_ms: float = 250.0
     instruction: str = ""
+    state_layout: Literal["positions", "proprio"] = "positions"
+    imu_topic: str = ""  # sensor_msgs/Imu; required by state_layout=proprio (e.g. /imu/data)
 
     def validate(self) -> None:
         w = "Ros2ControlBridgeConfig"
@@ -76,6 +84,9 @@ class Ros2ControlBridgeConfig(Config):
         check(self.connect_timeout_s > 0, f"{w}.connect_timeout_s", "must be > 0")
         check(self.stale_after_ms > 0, f"{w}.stale_after_ms", "must be > 0")
         check(self.image_height > 0 and self.image_width > 0, f"{w}.image_height/width", "must be > 0")
+        check(self.state_layout != "proprio" or bool(self.imu_topic), f"{w}.imu_topic",
+              "state_layout=proprio needs the robot's sensor_msgs/Imu topic (e.g. /imu/data)")
+        check(not self.imu_topic or self.imu_topic.startswith("/"), f"{w}.imu_topic", "must be an absolute topic name")
 
 
 class Ros2ControlBridgeDriver(RobotDriver):
@@ -91,7 +102,10 @@ class Ros2ControlBridgeDriver(RobotDriver):
         self._joints: tuple[str, ...] = tuple(self.config.joint_names)
         self._lock = threading.Condition()
         self._positions: np.ndarray | None = None
+        self._velocities: np.ndarray | None = None
+        self._imu: np.ndarray | None = None
         self._state_time = 0.0
+        self._imu_time = 0.0
         self._images: dict[str, np.ndarray] = {}
         self._armed = False
         self._t0 = time.monotonic()
@@ -107,15 +121,28 @@ class Ros2ControlBridgeDriver(RobotDriver):
         return self._joints
 
     @property
+    def proprio(self) -> bool:
+        return self.config.state_layout == "proprio"
+
+    @property
+    def state_names(self) -> list[str]:
+        if not self.proprio:
+            return list(self.joint_names)
+        from robot_irl.ros.conversions import IMU_PARTS  # the names only; imports no rclpy
+
+        return ([f"{j}.pos" for j in self.joint_names] + [f"{j}.vel" for j in self.joint_names]
+                + [n for part in IMU_PARTS.values() for n in part])
+
+    @property
     def observation_features(self) -> dict[str, Feature]:
-        features = {"observation.state": vector(self.joint_names)}
+        features = {"observation.state": vector(self.state_names)}
         for cam in self.config.camera_topics:
             features[f"observation.images.{cam}"] = image(self.config.image_height, self.config.image_width)
         return features
 
     @property
     def action_features(self) -> dict[str, Feature]:
-        return {"action": vector(self.joint_names)}
+        return {"action": vector([f"{j}.pos" for j in self.joint_names] if self.proprio else self.joint_names)}
 
     @property
     def safety_limits(self) -> SafetyLimits:
@@ -139,11 +166,16 @@ class Ros2ControlBridgeDriver(RobotDriver):
         self._armed = False
 
     def _check_fresh(self, what: str) -> None:
-        age_ms = (time.monotonic() - self._state_time) * 1000.0
-        if age_ms > self.config.stale_after_ms:
-            raise StaleJointStateError(
-                f"{self.name}.{what}: last joint state on {self.config.joint_states_topic} is {age_ms:.0f} ms old "
-                f"(> stale_after_ms={self.config.stale_after_ms:g}); refusing to move")
+        now = time.monotonic()
+        sources = [(self._state_time, f"joint state on {self.config.joint_states_topic}")]
+        if self.config.imu_topic:
+            sources.append((self._imu_time, f"IMU message on {self.config.imu_topic}"))
+        for when, source in sources:
+            age_ms = (now - when) * 1000.0
+            if age_ms > self.config.stale_after_ms:
+                raise StaleJointStateError(
+                    f"{self.name}.{what}: last {source} is {age_ms:.0f} ms old "
+                    f"(> stale_after_ms={self.config.stale_after_ms:g}); refusing to move")
 
     def send_action(self, action) -> np.ndarray:
         self._require_connected("send_action")
@@ -158,21 +190,30 @@ class Ros2ControlBridgeDriver(RobotDriver):
         self._start_node()
         deadline = time.monotonic() + self.config.connect_timeout_s
         with self._lock:
-            while self._positions is None or any(c not in self._images for c in self.config.camera_topics):
+            while not self._ready():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._lock.wait(min(left, 0.1))
             ready = self._positions is not None
+            missing_imu = bool(self.config.imu_topic) and self._imu is None
             missing_cams = [c for c in self.config.camera_topics if c not in self._images]
-        if not ready or missing_cams:
+        if not self._ready():
             self._stop_node()
-            what = (f"no sensor_msgs/JointState with joints {list(self._joints) or '(any)'} on "
-                    f"{self.config.joint_states_topic}" if not ready else
-                    f"no image from cameras {missing_cams} on {[self.config.camera_topics[c] for c in missing_cams]}")
+            if not ready:
+                what = (f"no sensor_msgs/JointState with joints {list(self._joints) or '(any)'}"
+                        f"{' and their velocities' if self.proprio else ''} on {self.config.joint_states_topic}")
+            elif missing_imu:
+                what = f"no sensor_msgs/Imu on {self.config.imu_topic}"
+            else:
+                what = f"no image from cameras {missing_cams} on {[self.config.camera_topics[c] for c in missing_cams]}"
             raise TimeoutError(f"{self.name}.connect: {what} within {self.config.connect_timeout_s:g} s; "
                                f"is the robot (or robot_emulator) running in ROS_DOMAIN_ID and reachable?")
         self._t0 = time.monotonic()
+
+    def _ready(self) -> bool:
+        return (self._positions is not None and (not self.config.imu_topic or self._imu is not None)
+                and all(c in self._images for c in self.config.camera_topics))
 
     def _start_node(self) -> None:
         import rclpy
@@ -180,7 +221,7 @@ class Ros2ControlBridgeDriver(RobotDriver):
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import Image, JointState
+        from sensor_msgs.msg import Image, Imu, JointState
         from std_msgs.msg import Float64MultiArray
 
         self._context = Context()
@@ -193,6 +234,8 @@ class Ros2ControlBridgeDriver(RobotDriver):
         for cam, topic in self.config.camera_topics.items():
             self._node.create_subscription(Image, topic, lambda msg, cam=cam: self._on_image(cam, msg),
                                            qos_profile_sensor_data)
+        if self.config.imu_topic:
+            self._node.create_subscription(Imu, self.config.imu_topic, self._on_imu, qos_profile_sensor_data)
         self._command_pub = self._node.create_publisher(Float64MultiArray, self.config.command_topic, 10)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self._node)
@@ -228,12 +271,31 @@ class Ros2ControlBridgeDriver(RobotDriver):
         joints = self._joints or tuple(msg.name)
         try:
             positions = joint_state_to_array(msg, joints)
+            velocities = joint_state_to_array(msg, joints, "velocity") if self.proprio else None
         except ConversionError:
             return  # another publisher's joints (a robot can have several); ours are not in this message
+        if not np.all(np.isfinite(positions)) or (velocities is not None and not np.all(np.isfinite(velocities))):
+            return  # a NaN reading is never a fresh state: staleness stops the robot if they keep coming
         with self._lock:
             self._joints = joints
             self._positions = positions
+            self._velocities = velocities
             self._state_time = time.monotonic()
+            self._lock.notify_all()
+
+    def _on_imu(self, msg) -> None:
+        from robot_irl.ros.conversions import IMU_PARTS, imu_values
+
+        values = imu_values(msg)
+        names = [n for part in IMU_PARTS.values() for n in part]
+        if any(n not in values for n in names):
+            return  # an IMU without orientation, gyro or accelerometer cannot feed a legged policy
+        reading = np.array([values[n] for n in names])
+        if not np.all(np.isfinite(reading)):
+            return
+        with self._lock:
+            self._imu = reading
+            self._imu_time = time.monotonic()
             self._lock.notify_all()
 
     def _on_image(self, camera: str, msg) -> None:
@@ -253,7 +315,9 @@ class Ros2ControlBridgeDriver(RobotDriver):
 
     def _get_observation(self) -> dict[str, np.ndarray]:
         with self._lock:
-            obs = {"observation.state": self._positions.astype(np.float32)}
+            state = np.concatenate([self._positions, self._velocities, self._imu]) if self.proprio \
+                else self._positions
+            obs = {"observation.state": state.astype(np.float32)}
             images = dict(self._images)
         for cam in self.config.camera_topics:
             key = f"observation.images.{cam}"
