@@ -16,10 +16,11 @@ DRIVERS.register("mock", "robot_irl.drivers.mock:MockArmDriver")
 DRIVERS.register("mujoco_arm", "robot_irl.drivers.mujoco_arm:MujocoArmDriver")
 DRIVERS.register("robosuite", "robot_irl.drivers.robosuite_arm:RobosuiteDriver")
 DRIVERS.register("ros2_control", "robot_irl.ros.hardware_bridge:Ros2ControlBridgeDriver")
+DRIVERS.register("go1", "robot_irl.legged.driver:Go1Driver")
 
 #: which backend each family of the ``driver`` launch argument uses unless ``backend`` names another
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "sim": ("robosuite", "mujoco_arm", "mock"),
+    "sim": ("robosuite", "mujoco_arm", "mock", "go1"),
     "hardware": ("ros2_control",),
 }
 DEFAULT_BACKEND = {"sim": "robosuite", "hardware": "ros2_control"}
