@@ -190,7 +190,7 @@ class RewardComputer:
         moving = np.linalg.norm(command[:, :2], axis=1) > 0.1
         air = np.sum((self.air_time - c.feet_air_time_target) * first_contact, axis=1) * moving
         self.air_time *= ~contact_filt
-        self.last_contact = foot_contact.copy()
+        self.last_contact[:] = foot_contact
         raw = {
             "tracking_lin_vel": np.exp(-lin_err / c.tracking_sigma),
             "tracking_ang_vel": np.exp(-ang_err / c.tracking_sigma),
@@ -209,8 +209,8 @@ class RewardComputer:
         if c.only_positive_rewards:
             total = sum(v for k, v in terms.items() if k != "termination")
             terms["clip"] = np.maximum(-total, 0.0).astype(np.float32)
-        self.last_action = action.copy()
-        self.last_joint_vel = joint_vel.copy()
+        self.last_action[:] = action  # in place: the memory stays float64 whatever the caller passes
+        self.last_joint_vel[:] = joint_vel
         return terms
 
 
@@ -297,7 +297,9 @@ class LeggedVecEnv:
                 "critic_dim": self.critic_dim, "act_dim": self.act_dim, "dt": self.dt,
                 "substeps": self.substeps, "max_episode_steps": self.max_episode_steps,
                 "privileged_names": list(self.privileged_names), "proprio_spec": self.spec.to_dict(),
-                "model_variant": self.built.variant.to_dict(), "task": self.task.name, "terrain": self.task.terrain}
+                "model_variant": self.built.variant.to_dict(), "task": self.task.name, "terrain": self.task.terrain,
+                "action_scale": self.action_scale, "action_clip": self.config.action_clip,
+                "default_joint_pos": self.default_joint_pos.tolist(), "joint_names": list(self.joint_names)}
 
     def _noise_vector(self) -> np.ndarray:
         amp = self.randomization.noise_amplitudes()
@@ -497,6 +499,51 @@ class LeggedVecEnv:
                 "bad_actions": int(bad_action.sum()), "pushed": push}
         return obs, reward, done, info
 
+    # -- exact save/restore (resumable training) --------------------------------------------------------------
+    _STATE_FIELDS = ("state", "_history", "params", "privileged", "delay", "commands", "last_action", "episode_step",
+                     "_command_countdown", "_push_countdown", "_ep_return", "_ep_lin_err", "_ep_ang_err",
+                     "_foot_contact")
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything the next steps depend on (physics, delay lines, dynamics, commands, episode statistics, the
+        random generator), as plain arrays; :meth:`set_state` on an env built with the same config restores it."""
+        out = {k.lstrip("_"): np.array(getattr(self, k)) for k in self._STATE_FIELDS}
+        r = self.rewards
+        out.update({"reward.air_time": r.air_time.copy(), "reward.last_contact": r.last_contact.copy(),
+                    "reward.last_action": r.last_action.copy(), "reward.last_joint_vel": r.last_joint_vel.copy()})
+        out.update({f"ep_terms.{k}": v.copy() for k, v in self._ep_terms.items()})
+        out["fixed_command"] = (self._fixed_command.copy() if self._fixed_command is not None
+                                else np.full((self.num_envs, 3), np.nan))
+        out["flags"] = np.array([int(self.resample_commands), self.unstable_resets, self.bad_actions,
+                                 self.total_steps], dtype=np.int64)
+        out["rng"] = _rng_to_array(self.rng)
+        return out
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        missing = sorted({k.lstrip("_") for k in self._STATE_FIELDS} - set(state))
+        if missing:
+            raise ValueError(f"LeggedVecEnv.set_state: missing entries {missing}")
+        for k in self._STATE_FIELDS:
+            current = getattr(self, k)
+            value = np.asarray(state[k.lstrip("_")])
+            if value.shape != current.shape:
+                raise ValueError(f"LeggedVecEnv.set_state: {k.lstrip('_')} has shape {value.shape}, this env needs "
+                                 f"{current.shape} (built with another config?)")
+            current[...] = value.astype(current.dtype)
+        r = self.rewards
+        r.air_time[:], r.last_contact[:] = state["reward.air_time"], state["reward.last_contact"]
+        r.last_action[:], r.last_joint_vel[:] = state["reward.last_action"], state["reward.last_joint_vel"]
+        for k, v in self._ep_terms.items():
+            v[:] = state[f"ep_terms.{k}"]
+        fixed = np.asarray(state["fixed_command"])
+        self._fixed_command = None if np.isnan(fixed).all() else fixed.astype(np.float64)
+        flags = np.asarray(state["flags"]).astype(np.int64)
+        self.resample_commands = bool(flags[0])
+        self.unstable_resets, self.bad_actions, self.total_steps = int(flags[1]), int(flags[2]), int(flags[3])
+        self.rng = _rng_from_array(np.asarray(state["rng"]))
+        for i in range(self.num_envs):
+            apply_dynamics(self.models[i], self.layout, self.params[i])
+
     def close(self) -> None:
         if not self._closed:
             self._rollout.close()
@@ -507,6 +554,27 @@ class LeggedVecEnv:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _rng_to_array(rng: np.random.Generator) -> np.ndarray:
+    """A PCG64 generator's state as int64 words (32 bits each), storable in safetensors."""
+    st = rng.bit_generator.state
+    if st["bit_generator"] != "PCG64":
+        raise ValueError(f"cannot store a {st['bit_generator']} generator")
+    words = []
+    for value in (st["state"]["state"], st["state"]["inc"]):
+        words += [(value >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
+    return np.array(words + [st["has_uint32"], st["uinteger"]], dtype=np.int64)
+
+
+def _rng_from_array(words: np.ndarray) -> np.random.Generator:
+    w = [int(x) for x in words]
+    state = sum(w[i] << (32 * i) for i in range(4))
+    inc = sum(w[4 + i] << (32 * i) for i in range(4))
+    rng = np.random.default_rng()
+    rng.bit_generator.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                               "has_uint32": w[8], "uinteger": w[9]}
+    return rng
 
 
 def make_legged_env(task: str = "go1_flat", num_envs: int = 64,
