@@ -64,6 +64,17 @@ def test_standing_observation_and_status(go1):
     assert go1.step_count == 50 and go1.sim_time == pytest.approx(1.0)
 
 
+def test_hold_action_is_the_last_target_and_keeps_the_robot_standing(go1):
+    np.testing.assert_allclose(go1.hold_action(), GO1_DEFAULT_POSE, atol=1e-6)
+    for _ in range(100):  # 2 s of watchdog ticks
+        go1.send_action(go1.hold_action())
+    assert go1.get_observation()["observation.environment_state"][2] > 0.2 and go1.task_status()["success"]
+    target = go1.hold_action()
+    target[1] += 0.2
+    sent = go1.send_action(target)
+    np.testing.assert_array_equal(go1.hold_action(), sent)
+
+
 def test_nan_action_rejected_and_nothing_moves(go1):
     before = go1.get_state()
     bad = go1.hold_action()
@@ -81,7 +92,7 @@ def test_targets_are_clamped_to_joint_limits_and_the_step_limit(go1):
     assert go1.last_clamped[2] and not go1.last_clamped[0]
     assert sent[2] <= -0.888 + 1e-6 and sent[0] == pytest.approx(-0.3)
     np.testing.assert_allclose(go1.data.ctrl, sent, atol=1e-6)  # no delay: the servos got what was returned
-    measured = go1.hold_action()
+    measured = go1.get_observation()["observation.state"][:12].astype(np.float64)
     far = measured.copy()
     far[4] += 3.0  # FL thigh: inside its range, but 3 rad from where it is
     sent = go1.send_action(far)

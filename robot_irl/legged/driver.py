@@ -5,6 +5,7 @@ Action: 12 absolute joint position targets (``<joint>.pos``, Unitree order FR, F
 through the base class's safety layer (joint limits, a per-tick step limit around the measured position), then
 delayed by the model variant's and the randomization's action delay inside the 5 physics substeps of a 50 Hz tick,
 exactly as :class:`robot_irl.legged.env.LeggedVecEnv` does (:func:`robot_irl.legged.model.substep_controls`).
+``hold_action()`` (the watchdog's) is the last target sent, the default standing pose after a reset.
 
 Observation: ``observation.state`` = joint positions, joint velocities, IMU orientation (w, x, y, z), gyro and
 accelerometer (body frame): what the real robot measures, names in
@@ -229,6 +230,12 @@ class Go1Driver(RobotDriver):
 
     def _safety_reference(self) -> np.ndarray:
         return self.data.qpos[self.layout.joint_qadr].copy()
+
+    def hold_action(self) -> np.ndarray:
+        """The last target sent (the default pose after a reset), not the measured position: a position-servoed leg
+        sags under the robot's weight, and re-commanding the sagged position every tick would fold the robot up."""
+        self._require_connected("hold_action")
+        return self._history[0, -1].astype(np.float32)
 
     def task_status(self) -> dict[str, float | bool]:
         """``reward``: the env's per-step reward for :attr:`command`; ``success``: not fallen since the reset."""
