@@ -16,3 +16,4 @@ from robot_irl.core.registry import Registry
 
 ALGORITHMS: Registry[type] = Registry("algorithm")
 ALGORITHMS.register("bc", "robot_irl.learn.bc:BC")
+ALGORITHMS.register("iql", "robot_irl.learn.iql:IQL")

@@ -11,7 +11,7 @@ What BC learns from is chosen elsewhere: the observation encoding and the action
 relative to the end effector) by :class:`robot_irl.learn.datasets.FeatureSpec`, minibatches, logging and
 checkpoints by :mod:`robot_irl.learn.trainer`. Every learner exposes the same small surface, which the trainer and
 :class:`robot_irl.learn.policy.LearnedPolicy` rely on: ``name``, ``config``, ``obs_dim``/``act_dim``,
-``update(batch) -> metrics``, ``predict(obs)``, ``modules()`` and ``optimizers()``.
+``update(batch) -> metrics`` (detached 0-d tensors), ``predict(obs)``, ``modules()`` and ``optimizers()``.
 """
 from __future__ import annotations
 
@@ -76,8 +76,9 @@ class BC:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.optimizer}
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One gradient step on ``batch["obs"]`` (B, obs_dim) -> ``batch["action"]`` (B, act_dim)."""
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch["obs"]`` (B, obs_dim) -> ``batch["action"]`` (B, act_dim); metrics are
+        detached 0-d tensors (the trainer reads them back only at log steps)."""
         self.actor.train()
         obs, action = batch["obs"], batch["action"]
         if self.config.loss == "nll":
@@ -89,9 +90,9 @@ class BC:
             mse = loss.detach()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        metrics = {"loss": float(loss.detach()), "mse": float(mse)}
+        metrics = {"loss": loss.detach(), "mse": mse}
         if self.config.grad_clip > 0:
-            metrics["grad_norm"] = float(nn.utils.clip_grad_norm_(self.actor.parameters(), self.config.grad_clip))
+            metrics["grad_norm"] = nn.utils.clip_grad_norm_(self.actor.parameters(), self.config.grad_clip).detach()
         self.optimizer.step()
         return metrics
 

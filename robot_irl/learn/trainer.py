@@ -1,8 +1,16 @@
-"""The training loop every learner shares: minibatches, logging, checkpoints, resume, a learning curve.
+"""The training loop every learner shares: minibatches, logging, checkpoints, resume, evaluation, learning curves.
 
-:class:`Trainer` keeps the whole dataset on the device as tensors and samples minibatches of frame indices with
-its own seeded generator, so a run is reproducible and a resumed run continues exactly where it stopped (weights,
-optimiser moments, both random generators and the step are in the checkpoint).
+:class:`Trainer` keeps the whole dataset on the device as tensors (packed into one matrix, so a minibatch is one
+gather) and samples minibatches of row indices with its own seeded generator, so a run is reproducible and a
+resumed run continues exactly where it stopped (weights, optimiser moments, the learner's own counters, the random
+generators and the step are in the checkpoint). ``device="auto"`` trains on CUDA when torch sees a GPU.
+
+Learners return their metrics as detached 0-d tensors (or floats); the trainer reads them back to the host only at
+log steps (one synchronisation per log step, none per update), writes ``metrics.jsonl``, TensorBoard scalars
+(``OUT/tb``) and, at the end, ``learning_curve.png``. A non-finite metric stops the run with an error naming it.
+With ``eval_every`` and an evaluator (:class:`RolloutEvaluator`: rollouts of the latest weights in simulation,
+through :class:`robot_irl.learn.policy.LearnedPolicy`) the success rate and return are logged as
+``eval/success_rate`` and ``eval/return``; evaluation draws no random numbers from the training generators.
 
 A checkpoint is a folder (``OUT/checkpoint``, replaced as a whole each time it is written):
 
@@ -13,9 +21,11 @@ A checkpoint is a folder (``OUT/checkpoint``, replaced as a whole each time it i
 ``optimizer.safetensors``   optimiser tensors, generator states; with ``trainer_state.json`` (step, history and
                             the optimisers' hyperparameters) only needed to resume
 
-Next to it: ``metrics.jsonl`` (one line per logged step) and ``learning_curve.png``.
+Next to it: ``metrics.jsonl`` (one line per logged step), ``tb/`` (TensorBoard), ``learning_curve.png`` and, with
+periodic evaluation, ``eval_checkpoint/`` (the weights last evaluated).
 
-:func:`train_policy` is the short way from :class:`~robot_irl.learn.datasets.OfflineData` to a checkpoint.
+:func:`train_policy` is the short way from :class:`~robot_irl.learn.datasets.OfflineData` to a checkpoint: frames
+for behaviour cloning, transitions (:class:`~robot_irl.learn.datasets.TDDataConfig`) for TD learners.
 """
 from __future__ import annotations
 
@@ -31,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robot_irl.core.config import Config, check
+from robot_irl.core.config import Config, ConfigError, check
 from robot_irl.learn.networks import Normalizer, load_normalizers, save_normalizers
 
 CHECKPOINT_FORMAT = "robot_irl.checkpoint/1"
@@ -47,11 +57,16 @@ class TrainerConfig(Config):
     steps: int = 5000
     batch_size: int = 256
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda when available, else cpu
     num_threads: int = 2  # torch intra-op threads; 0 leaves torch's default
     log_every: int = 100
     checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end
     validation_fraction: float = 0.0  # fraction of episodes held out for a validation error (train_policy)
+    eval_every: int = 0  # steps between evaluations in simulation (needs an evaluator); 0: none
+    eval_episodes: int = 5
+    eval_max_steps: int = 0  # 0: the recording's max_steps (or 200)
+    eval_seed: int = 100_000  # first evaluation episode seed (away from the recording's seeds)
+    tensorboard: bool = True  # scalars in OUT/tb
     progress: bool = True
 
     def validate(self) -> None:
@@ -62,8 +77,21 @@ class TrainerConfig(Config):
         check(self.log_every >= 1, f"{w}.log_every", "must be >= 1")
         check(self.checkpoint_every >= 0, f"{w}.checkpoint_every", "must be >= 0")
         check(0.0 <= self.validation_fraction < 1.0, f"{w}.validation_fraction", "must be in [0, 1)")
-        check(self.device == "cpu" or self.device.startswith("cuda"), f"{w}.device",
-              f"must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"{w}.device",
+              f"must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        check(self.eval_every >= 0, f"{w}.eval_every", "must be >= 0")
+        check(self.eval_episodes >= 1, f"{w}.eval_episodes", "must be >= 1")
+        check(self.eval_max_steps >= 0, f"{w}.eval_max_steps", "must be >= 0")
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` if torch sees a GPU else ``cpu``; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"TrainerConfig.device: {name!r} requested but torch sees no CUDA device; use 'auto' or "
+                          "'cpu'")
+    return name
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -124,10 +152,14 @@ def save_checkpoint(path: str | Path, algorithm: Any, normalizers: Mapping[str, 
         config["step"] = int(trainer_state["step"])
         tensors, rest = _optimizer_tensors(algorithm.optimizers())
         tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
         if generator is not None:
             tensors["rng.sampler"] = generator.get_state()
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         state = {**trainer_state, "optimizers": rest}
+        if hasattr(algorithm, "training_state"):
+            state["algorithm_state"] = algorithm.training_state()
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1, default=float))
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     old = path.with_name(path.name + ".old")
@@ -187,36 +219,55 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict, d
 class Trainer:
     """Runs ``algorithm.update`` on minibatches of ``data`` for ``config.steps`` steps, writing under ``out``.
 
-    ``data`` maps names to tensors with one row per frame (``obs``, ``action``, ...), already normalised;
-    ``normalizers`` and ``meta`` are stored in every checkpoint. ``validation`` (same keys) is scored with
-    ``algorithm.evaluate`` at every log step when given.
+    ``data`` maps names to tensors with one row per frame or transition (``obs``, ``action``, ...), already
+    normalised; ``normalizers`` and ``meta`` are stored in every checkpoint. ``validation`` (same keys) is scored
+    with ``algorithm.evaluate`` at every log step when given. ``evaluator(checkpoint_folder) -> {"success_rate",
+    "return"}`` runs every ``config.eval_every`` steps (and at the end) on a weights-only checkpoint.
     """
 
     def __init__(self, algorithm: Any, data: Mapping[str, torch.Tensor], config: TrainerConfig, out: str | Path,
                  normalizers: Mapping[str, Normalizer], meta: Mapping | None = None,
-                 validation: Mapping[str, torch.Tensor] | None = None) -> None:
+                 validation: Mapping[str, torch.Tensor] | None = None, evaluator: Any = None) -> None:
         sizes = {k: len(v) for k, v in data.items()}
         if not sizes or len(set(sizes.values())) != 1 or next(iter(sizes.values())) == 0:
             raise ValueError(f"Trainer: data needs tensors with the same, non-zero number of rows; got {sizes}")
         self.algorithm, self.config, self.out = algorithm, config, Path(out)
-        self.device = torch.device(config.device)
+        self.device = torch.device(resolve_device(config.device))
         self.data = {k: v.to(self.device) for k, v in data.items()}
         self.validation = {k: v.to(self.device) for k, v in validation.items()} if validation else None
         self.size = next(iter(sizes.values()))
         self.normalizers, self.meta = dict(normalizers), {**(meta or {}), "trainer": config.to_dict()}
+        self.evaluator = evaluator
+        self._writer = None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
         self.step = 0
         self.history: list[dict] = []
         self.train_time_s = 0.0
+        self._pack()
 
     @property
     def checkpoint_path(self) -> Path:
         return self.out / CHECKPOINT_DIR
 
+    def _pack(self) -> None:
+        """Float32 columns side by side in one (N, D) matrix: a minibatch is then a single row gather."""
+        self._packed, self._layout = None, []
+        if not all(v.dtype == torch.float32 and v.dim() in (1, 2) for v in self.data.values()):
+            return
+        start = 0
+        for key, v in self.data.items():
+            width = 1 if v.dim() == 1 else v.shape[1]
+            self._layout.append((key, start, start + width, v.dim() == 1))
+            start += width
+        self._packed = torch.cat([v.reshape(self.size, -1) for v in self.data.values()], dim=1)
+
     def sample(self) -> dict[str, torch.Tensor]:
         idx = torch.randint(self.size, (self.config.batch_size,), generator=self.generator, device=self.device)
-        return {k: v[idx] for k, v in self.data.items()}
+        if self._packed is None:
+            return {k: v[idx] for k, v in self.data.items()}
+        rows = self._packed[idx]
+        return {k: rows[:, a] if flat else rows[:, a:b] for k, a, b, flat in self._layout}
 
     def save(self) -> Path:
         state = {"step": self.step, "history": self.history, "train_time_s": self.train_time_s}
@@ -239,8 +290,12 @@ class Trainer:
         tensors = load_file(str(self.checkpoint_path / "optimizer.safetensors"))
         _load_optimizers(self.algorithm.optimizers(), tensors, state["optimizers"], self.device)
         torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
         if "rng.sampler" in tensors:
             self.generator.set_state(tensors["rng.sampler"])
+        if hasattr(self.algorithm, "load_training_state"):
+            self.algorithm.load_training_state(state.get("algorithm_state", {}))
         self.step, self.history = int(state["step"]), list(state["history"])
         self.train_time_s = float(state.get("train_time_s", 0.0))
         self._rewrite_metrics()
@@ -250,15 +305,47 @@ class Trainer:
         with open(self.out / "metrics.jsonl", "w") as f:
             f.writelines(json.dumps(h) + "\n" for h in self.history)
 
-    def _log(self, metrics: list[dict[str, float]]) -> dict:
-        record = {"step": self.step, **{k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}}
+    @staticmethod
+    def mean_metrics(metrics: list[Mapping[str, Any]]) -> dict[str, float]:
+        """Per-key means of the updates' metrics; tensors are averaged on their device and read back at once."""
+        if not metrics:
+            return {}
+        keys = list(metrics[0])
+        tensor_keys = [k for k in keys if torch.is_tensor(metrics[0][k])]
+        out = {k: float(np.mean([float(m[k]) for m in metrics])) for k in keys if k not in tensor_keys}
+        if tensor_keys:
+            means = torch.stack([torch.stack([m[k].float() for m in metrics]).mean() for k in tensor_keys])
+            out.update(zip(tensor_keys, means.tolist()))  # the one host synchronisation
+        return {k: out[k] for k in keys}
+
+    def _log(self, metrics: list[Mapping[str, Any]], evaluation: Mapping[str, float] | None = None) -> dict:
+        record = {"step": self.step, **self.mean_metrics(metrics)}
+        bad = [k for k, v in record.items() if not np.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"{self.algorithm.name}: metric(s) {bad} became non-finite at step {self.step} "
+                                     f"({ {k: record[k] for k in bad} }); lower the learning rates or check the data")
         if self.validation is not None and hasattr(self.algorithm, "evaluate"):
             record.update({f"val_{k}": v for k, v in self.algorithm.evaluate(self.validation).items()})
+        record.update(evaluation or {})
         record["time_s"] = round(self.train_time_s, 3)
         self.history.append(record)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if key not in ("step", "time_s"):
+                    self._writer.add_scalar(_tensorboard_tag(key), value, self.step)
         return record
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the evaluator on the current weights (saved to ``OUT/eval_checkpoint``) without touching the
+        training random generators; returns ``eval/<metric>`` values."""
+        path = save_checkpoint(self.out / "eval_checkpoint", self.algorithm, self.normalizers,
+                               {**self.meta, "step": self.step})
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            result = self.evaluator(path)
+        return {f"eval/{k}": float(v) for k, v in result.items()}
 
     def run(self, resume: bool = False) -> dict:
         """Train to ``config.steps`` (continuing a checkpoint if ``resume``); returns a summary."""
@@ -272,27 +359,52 @@ class Trainer:
             torch.manual_seed(self.config.seed)
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
         c = self.config
-        pending: list[dict[str, float]] = []
-        with tqdm(total=c.steps, initial=self.step, disable=not c.progress, unit="step", dynamic_ncols=True,
-                  mininterval=0.5, desc=f"train {self.algorithm.name}") as bar:
-            while self.step < c.steps:
-                tick = time.perf_counter()
-                pending.append(self.algorithm.update(self.sample()))
-                self.step += 1
-                self.train_time_s += time.perf_counter() - tick
-                bar.update(1)
-                if self.step % c.log_every == 0 or self.step == c.steps:
-                    record = self._log(pending)
-                    pending = []
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time_s")})
-                if c.checkpoint_every and self.step % c.checkpoint_every == 0 and self.step < c.steps:
-                    self.save()
+        evaluate = bool(c.eval_every and self.evaluator is not None)
+        self._writer = None
+        if c.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step if resumed else None)
+        pending: list[Mapping[str, Any]] = []
+        started_at = self.step
+        try:
+            with tqdm(total=c.steps, initial=self.step, disable=not c.progress, unit="step", dynamic_ncols=True,
+                      mininterval=0.5, desc=f"train {self.algorithm.name}") as bar:
+                while self.step < c.steps:
+                    tick = time.perf_counter()
+                    pending.append(self.algorithm.update(self.sample()))
+                    self.step += 1
+                    self.train_time_s += time.perf_counter() - tick
+                    bar.update(1)
+                    due = evaluate and (self.step % c.eval_every == 0 or self.step == c.steps)
+                    if self.step % c.log_every == 0 or self.step == c.steps or due:
+                        record = self._log(pending, self.evaluate() if due else None)
+                        pending = []
+                        bar.set_postfix({k.removeprefix("eval/"): f"{v:.4g}" for k, v in record.items()
+                                         if k not in ("step", "time_s")})
+                    if c.checkpoint_every and self.step % c.checkpoint_every == 0 and self.step < c.steps:
+                        self.save()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+            if hasattr(self.evaluator, "close"):
+                self.evaluator.close()
         self.save()
         plot_learning_curve(self.history, self.out / "learning_curve.png", title=f"{self.algorithm.name}")
         final = self.history[-1] if self.history else {}
-        return {"steps": self.step, "resumed": resumed, "train_time_s": round(self.train_time_s, 2),
-                "updates_per_s": round(self.step / max(self.train_time_s, 1e-9), 1), "final": final,
-                "checkpoint": str(self.checkpoint_path)}
+        done = self.step - started_at
+        return {"steps": self.step, "resumed": resumed, "device": str(self.device),
+                "train_time_s": round(self.train_time_s, 2),
+                "updates_per_s": round(self.step / max(self.train_time_s, 1e-9), 1) if done else 0.0,
+                "final": final, "checkpoint": str(self.checkpoint_path),
+                "evaluations": [{k: h[k] for k in h if k == "step" or k.startswith("eval/")} for h in self.history
+                                if any(k.startswith("eval/") for k in h)]}
+
+
+def _tensorboard_tag(key: str) -> str:
+    if "/" in key:
+        return key
+    return f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
 
 
 def plot_learning_curve(history: list[dict], path: str | Path, title: str = "") -> Path | None:
@@ -302,18 +414,23 @@ def plot_learning_curve(history: list[dict], path: str | Path, title: str = "") 
 
     if not history:
         return None
-    keys = [k for k in history[0] if k not in ("step", "time_s")]
-    base = sorted({k.removeprefix("val_") for k in keys})
-    fig = Figure(figsize=(4.0 * len(base), 3.2), layout="constrained")
+    keys = [k for k in dict.fromkeys(k for h in history for k in h) if k not in ("step", "time_s")]
+    base = list(dict.fromkeys(k.removeprefix("val_") for k in keys))
+    base = [k for k in base if not k.startswith("eval/")] + [k for k in base if k.startswith("eval/")]
+    cols = min(len(base), 4)
+    rows = -(-len(base) // cols)
+    fig = Figure(figsize=(4.0 * cols, 3.2 * rows), layout="constrained")
     FigureCanvasAgg(fig)
-    steps = [h["step"] for h in history]
     for i, key in enumerate(base):
-        ax = fig.add_subplot(1, len(base), i + 1)
-        for name, style in ((key, "-"), (f"val_{key}", "--")):
-            values = [h.get(name, np.nan) for h in history]
-            if not np.all(np.isnan(values)):
-                ax.plot(steps, values, style, label="validation" if name.startswith("val_") else "train")
-        if all(h.get(key, 1.0) > 0 for h in history):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for name, style in ((key, "o-" if key.startswith("eval/") else "-"), (f"val_{key}", "--")):
+            points = [(h["step"], h[name]) for h in history if name in h]
+            label = "validation" if name.startswith("val_") else "evaluation" if name.startswith("eval/") \
+                else "train"
+            if points:
+                ax.plot(*zip(*points), style, markersize=3, label=label)
+        values = [h[key] for h in history if key in h]
+        if values and all(v > 0 for v in values) and max(values) / min(values) > 10:
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(key)
@@ -337,35 +454,137 @@ def _split_episodes(data, fraction: float, seed: int):
     return data.select_episodes(sorted(episodes[held:])), data.select_episodes(sorted(episodes[:held]))
 
 
+def fit_normalizers(data, data_config=None) -> dict[str, Normalizer]:
+    """Observation and action normalisers fitted on ``data`` (an OfflineData).
+
+    Without ``data_config`` (behaviour cloning) both are standardised. With a
+    :class:`~robot_irl.learn.datasets.TDDataConfig`: observations are standardised if ``normalize_states`` (else
+    left as they are), actions per ``action_normalization`` (``minmax`` to [-1, 1], ``standard`` or ``none``).
+    """
+    if data_config is None:
+        return {"obs": Normalizer.fit(data.observations), "action": Normalizer.fit(data.actions)}
+    obs = Normalizer.fit(data.observations) if data_config.normalize_states \
+        else Normalizer.identity(data.observations.shape[1])
+    mode = data_config.action_normalization
+    action = {"minmax": Normalizer.fit_range, "standard": Normalizer.fit}[mode](data.actions) if mode != "none" \
+        else Normalizer.identity(data.actions.shape[1])
+    return {"obs": obs, "action": action}
+
+
 def train_policy(data, encoder, codec, out: str | Path, algorithm: str = "bc",
                  algorithm_config: Config | Mapping | None = None, trainer: TrainerConfig | None = None,
-                 resume: bool = False, meta: Mapping | None = None) -> dict:
+                 resume: bool = False, meta: Mapping | None = None, data_config=None, evaluator: Any = None) -> dict:
     """Fit normalisers on ``data`` (:class:`~robot_irl.learn.datasets.OfflineData`), train ``algorithm`` and
     write ``out/checkpoint``. Returns the trainer's summary plus the data sizes.
 
     ``encoder``/``codec`` (:func:`robot_irl.learn.datasets.load_offline_data` returns them) go into the checkpoint,
-    so :class:`robot_irl.learn.policy.LearnedPolicy` rebuilds the same inputs and outputs.
+    so :class:`robot_irl.learn.policy.LearnedPolicy` rebuilds the same inputs and outputs. Learners that train on
+    transitions (``cls.transitions``, e.g. IQL) get :meth:`OfflineData.transition_tensors` under ``data_config``
+    (default :class:`~robot_irl.learn.datasets.TDDataConfig`, saved in the checkpoint); the others every frame.
+    ``evaluator``: see :class:`Trainer` (used when ``trainer.eval_every`` > 0).
     """
     from robot_irl.learn import ALGORITHMS
+    from robot_irl.learn.datasets import TDDataConfig
 
     trainer = trainer or TrainerConfig()
     cls = ALGORITHMS.get(algorithm)
     if algorithm_config is None or isinstance(algorithm_config, Mapping):
-        algorithm_config = cls.config_class.from_dict(dict(algorithm_config or {}))
+        algorithm_config = cls.config_class.from_dict(dict(algorithm_config or {}), where=f"{algorithm} config")
+    if hasattr(cls, "resolve_config"):
+        algorithm_config = cls.resolve_config(algorithm_config, trainer.steps)
+    transitions = bool(getattr(cls, "transitions", False))
+    if transitions and data_config is None:
+        data_config = TDDataConfig()
+    device = resolve_device(trainer.device)
     train, held_out = _split_episodes(data, trainer.validation_fraction, trainer.seed)
-    normalizers = {"obs": Normalizer.fit(train.observations), "action": Normalizer.fit(train.actions)}
+    normalizers = fit_normalizers(train, data_config if transitions else None)
 
     def tensors(d):
-        t = d.tensors(trainer.device)
+        t = d.transition_tensors(device, data_config.timeouts) if transitions else d.tensors(device)
         t["obs"] = normalizers["obs"].normalize(t["obs"])
         t["next_obs"] = normalizers["obs"].normalize(t["next_obs"])
         t["action"] = normalizers["action"].normalize(t["action"])
+        if transitions:
+            return {k: t[k] for k in ("obs", "action", "reward", "next_obs", "done")}
         return t
 
     torch.manual_seed(trainer.seed)
-    learner = cls(encoder.dim, codec.dim, algorithm_config, device=trainer.device)
+    learner = cls(encoder.dim, codec.dim, algorithm_config, device=device)
+    train_tensors = tensors(train)
+    count = len(train_tensors["obs"])
     info = {"encoder": encoder.to_dict(), "codec": codec.to_dict(), "frames": len(train),
             "episodes": train.num_episodes, "sources": list(data.sources), **(meta or {})}
-    run = Trainer(learner, tensors(train), trainer, out, normalizers, info,
-                  validation=tensors(held_out) if held_out is not None else None)
-    return {**run.run(resume=resume), "frames": len(train), "episodes": train.num_episodes}
+    if transitions:
+        info.update({"data": data_config.to_dict(), "transitions": count})
+    run = Trainer(learner, train_tensors, trainer, out, normalizers, info,
+                  validation=tensors(held_out) if held_out is not None else None, evaluator=evaluator)
+    sizes = {"frames": len(train), "episodes": train.num_episodes, **({"transitions": count} if transitions else {})}
+    return {**run.run(resume=resume), **sizes}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# evaluation in simulation
+# ---------------------------------------------------------------------------------------------------------------
+class RolloutEvaluator:
+    """Success rate and mean return of a checkpoint over ``episodes`` rollouts on a simulated driver.
+
+    ``backend``/``driver_config``: the driver (``robot_irl.drivers.DRIVERS``), built and connected on the first
+    call and kept for the next ones; episode seeds are ``seed, seed + 1, ...`` every time, so successive
+    evaluations are comparable. Call :meth:`close` when done (the trainer does).
+    """
+
+    def __init__(self, backend: str, driver_config: Mapping | None = None, episodes: int = 5, max_steps: int = 200,
+                 seed: int = 100_000, stop_on_success: bool = False, adversary: str = "none") -> None:
+        from robot_irl.drivers import FAMILIES
+
+        if backend not in FAMILIES["sim"]:
+            raise ConfigError(f"evaluation runs in simulation: {backend!r} is not a sim backend "
+                              f"({list(FAMILIES['sim'])})")
+        if episodes < 1 or max_steps < 1:
+            raise ConfigError(f"RolloutEvaluator: episodes and max_steps must be >= 1, got {episodes}, {max_steps}")
+        self.backend, self.driver_config = backend, dict(driver_config or {})
+        self.episodes, self.max_steps, self.seed = int(episodes), int(max_steps), int(seed)
+        self.stop_on_success, self.adversary = bool(stop_on_success), adversary
+        self.driver = None
+        self.results: list = []
+
+    def open(self):
+        if self.driver is None:
+            from robot_irl.drivers import make_driver
+
+            self.driver = make_driver(self.backend, self.driver_config)
+            self.driver.connect()
+        return self.driver
+
+    def _adversary(self):
+        if self.adversary == "none":
+            return None
+        from robot_irl.collect.adversary import AdversaryConfig, ScriptedAdversary
+
+        return ScriptedAdversary(AdversaryConfig.preset(self.adversary), seed=self.seed)
+
+    def __call__(self, checkpoint: str | Path, policy: Any = None, on_step: Any = None,
+                 progress: bool = False) -> dict[str, float]:
+        from robot_irl.learn.policy import LearnedPolicy
+        from robot_irl.runner import run_episode, summarize
+
+        driver = self.open()
+        if policy is None:
+            policy = LearnedPolicy(checkpoint)
+            policy.check_features(driver)
+        self.results = []
+        for ep in range(self.episodes):
+            self.results.append(run_episode(driver, policy, self.max_steps, index=ep, seed=self.seed + ep,
+                                            stop_on_success=self.stop_on_success, adversary=self._adversary(),
+                                            on_step=on_step))
+            if progress:
+                r = self.results[-1]
+                print(f"  episode {ep}: {r.steps} steps, success {r.success}, return {r.episode_return:.3f}",
+                      flush=True)
+        summary = summarize(self.results)
+        return {"success_rate": summary["success_rate"], "return": summary["mean_return"]}
+
+    def close(self) -> None:
+        if self.driver is not None:
+            self.driver.disconnect()
+            self.driver = None
