@@ -24,6 +24,8 @@ EPILOG = """examples:
   robot-irl up deploy --driver sim --task lift --policy runs/iql/checkpoint   # a trained policy drives the graph
   robot-irl recover --bag runs/session/dataset_bags/episode_000003.mcap --dataset runs/session/dataset
   robot-irl label --dataset runs/lift/dataset --backend oracle --pairs 1000 --out runs/lift/labels
+  robot-irl train-reward --labels runs/lift/labels --out runs/lift/reward --relabel runs/lift/dataset_learned
+  robot-irl relabel --reward-model runs/lift/reward --dataset runs/lift/dataset --out runs/lift/dataset_learned
   robot-irl experiment adc --budget small
   robot-irl list
   robot-irl demo --out runs/demo
@@ -317,7 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     from robot_irl.experiments.cli import add_experiment_parser
     from robot_irl.label.cli_label import add_label_parser
 
+    from robot_irl.learn.cli_reward import add_relabel_parser, add_train_reward_parser
+
     add_label_parser(sub)
+    add_train_reward_parser(sub)
+    add_relabel_parser(sub)
     add_experiment_parser(sub)
 
     p = sub.add_parser("demo", help="the main job: bring up the sim graph, record scripted episodes, summarise")
