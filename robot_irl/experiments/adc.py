@@ -323,7 +323,7 @@ def plot_results(table: dict[str, dict], conditions: tuple[str, ...], path: Path
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("success rate")
     ax.set_title("BC on traditional vs ADC data (robosuite Lift)")
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.savefig(str(path), dpi=110)
     return path
