@@ -530,7 +530,8 @@ class RolloutEvaluator:
 
     ``backend``/``driver_config``: the driver (``robot_irl.drivers.DRIVERS``), built and connected on the first
     call and kept for the next ones; episode seeds are ``seed, seed + 1, ...`` every time, so successive
-    evaluations are comparable. Call :meth:`close` when done (the trainer does).
+    evaluations are comparable. Cameras in the config are not rendered (the learned policies act on vector
+    observations; rendering is the slow part of a rollout). Call :meth:`close` when done (the trainer does).
     """
 
     def __init__(self, backend: str, driver_config: Mapping | None = None, episodes: int = 5, max_steps: int = 200,
@@ -552,7 +553,8 @@ class RolloutEvaluator:
         if self.driver is None:
             from robot_irl.drivers import make_driver
 
-            self.driver = make_driver(self.backend, self.driver_config)
+            config = {k: v for k, v in self.driver_config.items() if k != "cameras"}
+            self.driver = make_driver(self.backend, config)
             self.driver.connect()
         return self.driver
 
