@@ -17,6 +17,8 @@ data_files = [
     (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.py"))),
     (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml"))),
     (f"share/{PACKAGE}/sim", sorted(glob("sim/*.xml"))),
+    (f"share/{PACKAGE}/hardware", sorted(glob("hardware/*.yaml") + glob("hardware/*.md"))),
+    (f"share/{PACKAGE}/datasets", sorted(glob("datasets/*.yaml") + glob("datasets/*.md"))),
 ]
 
 setup(

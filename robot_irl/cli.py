@@ -22,6 +22,7 @@ EPILOG = """examples:
   robot-irl collect --task lift --episodes 10 --mode adc --operator scripted --adversary scripted --out runs/adc
   robot-irl up collect --driver sim --operator joy --console --dataset runs/session/dataset
   robot-irl up deploy --driver sim --task lift --policy runs/iql/checkpoint   # a trained policy drives the graph
+  robot-irl up legged --driver sim --policy runs/hib/checkpoint --command 0.5,0,0   # a legged policy walks
   robot-irl recover --bag runs/session/dataset_bags/episode_000003.mcap --dataset runs/session/dataset
   robot-irl label --dataset runs/lift/dataset --backend oracle --pairs 1000 --out runs/lift/labels
   robot-irl train-reward --labels runs/lift/labels --out runs/lift/reward --relabel runs/lift/dataset_learned
@@ -266,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("graph", help="graph name (see `robot-irl list`)")
     p.add_argument("--driver", default="sim", choices=["sim", "hardware"])
-    p.add_argument("--task", default="lift")
+    p.add_argument("--task", default=None, help="sim task (default: the driver's: lift, go1_flat for legged)")
     p.add_argument("--cameras", nargs="*", default=[])
-    p.add_argument("--rate", type=float, default=20.0)
+    p.add_argument("--rate", type=float, default=None, help="control rate in Hz (default: the driver's)")
     p.add_argument("--emulate", action="store_true", help="hardware: also start the MuJoCo robot emulator")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--set", default=None, help="extra graph arguments as an inline YAML/JSON mapping")

@@ -364,3 +364,50 @@ def deploy(policy: Any = None, driver: str = "sim", backend: str | None = None, 
 
 
 GRAPHS.register("deploy", deploy)
+
+
+#: the legged graph's hardware driver_config (Unitree Go1 behind ros2_control); driver_config entries override it
+GO1_HARDWARE_CONFIG = "hardware/go1_ros2_control.yaml"
+LEGGED_SIM_BACKEND = "go1"
+
+
+def legged(policy: Any = None, driver: str = "sim", backend: str | None = None, task: str | None = None,
+           cameras: Any = None, rate: Any = None, emulate: Any = False, emulator_backend: str | None = None,
+           driver_config: Any = None, namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
+           command_timeout_ms: Any = 100, command: Any = None, inputs: Any = "sensors",
+           episode_steps: Any = 0) -> GraphSpec:
+    """A legged robot walking with a trained policy (DR, oracle, RMA, HIB; ``robot-irl train ppo``).
+
+    ``driver=sim`` runs the simulated Go1 (backend ``go1``; ``task`` go1_flat or go1_rough). ``driver=hardware`` runs
+    the ros2_control bridge with :data:`GO1_HARDWARE_CONFIG` (``/joint_states`` with velocities, ``/imu/data``, the
+    forward position controller; ``driver_config`` entries override it), disarmed until ``/robot_irl/arm``;
+    ``emulate=true`` adds a simulated Go1 playing the robot's side. The policy node acts from ``joint_states`` +
+    ``imu`` only (proprioception, as on the robot) with its own history buffer, and walks at the velocity on
+    ``/robot_irl/cmd_vel`` (geometry_msgs/Twist), ``command`` (vx,vy,wz) until one arrives, zero when it goes stale.
+    The command watchdog is short (``command_timeout_ms`` 100): a walking robot whose policy stops gets its last
+    target held, not a half-second-old one.
+    """
+    from robot_irl.drivers import FAMILIES, resolve_backend
+
+    fam = _opt_str(driver) or "sim"
+    try:
+        resolved = resolve_backend(fam, _opt_str(backend) or (LEGGED_SIM_BACKEND if fam == "sim" else None))
+    except ValueError as e:
+        raise GraphError(str(e)) from None
+    hardware = resolved in FAMILIES["hardware"]
+    config = load_mapping(driver_config)
+    if hardware:
+        config = {**load_mapping(GO1_HARDWARE_CONFIG, "legged hardware config"), **config}
+        if _opt_str(rate) is not None:
+            config["control_freq"] = _as_float(rate, "rate")
+    base = bringup(driver=fam, backend=resolved, task=None if hardware else task, cameras=cameras,
+                   rate=None if hardware else rate, emulate=emulate,
+                   emulator_backend=_opt_str(emulator_backend) or (LEGGED_SIM_BACKEND if hardware else None),
+                   driver_config=config, namespace=namespace, start_armed=start_armed,
+                   command_timeout_ms=command_timeout_ms)
+    node = _policy_node(base, policy, inputs, episode_steps, command=command)
+    return GraphSpec("legged", [*base.nodes, node],
+                     f"{base.description} + policy_node ({node.parameters['policy']})", list(base.notes))
+
+
+GRAPHS.register("legged", legged)

@@ -63,7 +63,7 @@ def test_record_info_export_round_trip(tmp_path, capsys):
     (["rollout", "--backend", "mock", "--driver-config", "[1, 2]"], "expected a mapping"),
     (["rollout", "--backend", "mock", "--policy", "telepathy"], "unknown policy 'telepathy'; known policies"),
     (["rollout", "--backend", "mujoco_arm", "--policy", "scripted"], "needs end-effector target actions"),
-    (["up", "nope"], "unknown graph 'nope'; known graphs: bringup, collect, deploy, sim"),
+    (["up", "nope"], "unknown graph 'nope'; known graphs: bringup, collect, deploy, legged, sim"),
     (["info", "/nonexistent/dataset"], "no dataset at /nonexistent/dataset"),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, message):

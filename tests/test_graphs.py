@@ -71,7 +71,7 @@ def test_bad_graph_arguments_fail_clearly(kwargs, error, match):
 
 
 def test_unknown_graph_lists_the_known_ones():
-    with pytest.raises(UnknownNameError, match="known graphs: bringup, collect, deploy, sim"):
+    with pytest.raises(UnknownNameError, match="known graphs: bringup, collect, deploy, legged, sim"):
         build_graph("nope")
     assert {"bringup", "sim"} <= set(GRAPHS.names())
     with pytest.raises(GraphError, match="graph 'sim' always runs driver=sim"):
@@ -240,3 +240,35 @@ def test_deploy_launch_file_produces_the_graph_spec(monkeypatch, arguments, tmp_
     expected: GraphSpec = build_graph("deploy", **{**declared, **arguments})
     assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]
     assert nodes[-1]["executable"] == "policy_node"
+
+
+def test_legged_graph_defaults_and_hardware_config(tmp_path):
+    sim = build_graph("legged", driver="sim", policy=str(tmp_path), command="0.5,0,0.2")
+    driver, policy = sim.nodes
+    assert driver.parameters["backend"] == "go1" and driver.parameters["command_timeout_ms"] == 100
+    assert policy.parameters["inputs"] == "sensors" and policy.parameters["command"] == [0.5, 0.0, 0.2]
+    hw = build_graph("legged", driver="hardware", emulate=True, policy=str(tmp_path),
+                     driver_config='{"stale_after_ms": 500}')
+    assert [n.name for n in hw.nodes] == ["driver_node", "robot_emulator", "policy_node"]
+    config = json.loads(hw.node("driver_node").parameters["driver_config"])
+    assert config["state_layout"] == "proprio" and config["imu_topic"] == "/imu/data"  # hardware/go1_ros2_control
+    assert config["stale_after_ms"] == 500 and len(config["joint_names"]) == 12  # driver_config entries win
+    assert hw.node("robot_emulator").parameters["backend"] == "go1"
+    assert hw.node("policy_node").parameters["driver_config"] == hw.node("driver_node").parameters["driver_config"]
+    with pytest.raises(GraphError, match="command"):
+        build_graph("legged", policy=str(tmp_path), command="0.5,0")
+    with pytest.raises(GraphError, match="backend 'robosuite' is not a hardware backend"):
+        build_graph("legged", driver="hardware", backend="robosuite", policy=str(tmp_path))
+
+
+@pytest.mark.parametrize("arguments", [
+    {"driver": "sim", "task": "go1_rough", "command": "0.4,0,0"},
+    {"driver": "hardware", "emulate": "true", "rate": "50"},
+])
+def test_legged_launch_file_produces_the_graph_spec(monkeypatch, arguments, tmp_path):
+    monkeypatch.setitem(globals(), "LAUNCH_FILE", LAUNCH_FILE.with_name("legged.launch.py"))
+    arguments = {**arguments, "policy": str(tmp_path)}
+    declared, nodes = _launch(monkeypatch, **arguments)
+    assert {"driver", "task", "policy", "command", "command_timeout_ms"} <= set(declared)
+    expected: GraphSpec = build_graph("legged", **{**declared, **arguments})
+    assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]

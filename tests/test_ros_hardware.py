@@ -119,3 +119,42 @@ def test_bridge_drives_the_default_mujoco_arm_emulator():
                               driver.get_observation()["observation.state"][0] > start[0] + 0.15, 10.0)
         finally:
             driver.disconnect()
+
+
+def test_proprio_bridge_against_the_go1_emulator_matches_the_simulated_driver():
+    """A legged robot over ros2_control: joint positions + velocities + sensor_msgs/Imu, features = the Go1 driver's."""
+    pytest.importorskip("mujoco")
+    from robot_irl.graphs import load_mapping
+
+    base = f"/hw_go1_{os.getpid()}"
+    wiring = {"joint_states_topic": f"{base}/joint_states", "command_topic": f"{base}/commands",
+              "imu_topic": f"{base}/imu"}
+    spec = GraphSpec("emulator", [NodeSpec("robot_emulator", "robot_emulator", parameters={
+        "backend": "go1", "driver_config": "{}", **wiring})])
+    config = {**load_mapping("hardware/go1_ros2_control.yaml"), **wiring, "connect_timeout_s": 30.0,
+              "stale_after_ms": 500.0}
+    driver = make_driver("hardware", config)
+    sim = make_driver("go1")
+    assert driver.observation_features["observation.state"].names == sim.observation_features[
+        "observation.state"].names  # a policy trained on the sim driver sees the same features on the robot
+    assert driver.action_features["action"].names == sim.action_features["action"].names
+    out = io.StringIO()
+    with GraphProcesses(spec, out=out):
+        try:
+            driver.connect()
+            state = driver.get_observation()["observation.state"]
+            names = list(driver.observation_features["observation.state"].names)
+            quat = state[names.index("imu.qw"):names.index("imu.qw") + 4]
+            assert abs(np.linalg.norm(quat) - 1.0) < 1e-3, out.getvalue()  # a real orientation arrived
+            az = names.index("imu.az")  # it spawns in the air (free fall reads 0), then stands and feels gravity
+            assert wait_until(lambda: driver.get_observation()["observation.state"][az] > 5.0, 10.0), out.getvalue()
+            state = driver.get_observation()["observation.state"]
+            with pytest.raises(NotArmedError):
+                driver.send_action(state[:12])
+            driver.arm()
+            target = state[:12].astype(np.float64).copy()
+            target[names.index("FR_thigh.pos")] += 0.2
+            assert wait_until(lambda: driver.send_action(target) is not None and abs(
+                driver.get_observation()["observation.state"][1] - target[1]) < 0.1, 15.0), out.getvalue()
+        finally:
+            driver.disconnect()
