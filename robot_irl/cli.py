@@ -319,7 +319,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     from robot_irl.experiments.cli import add_experiment_parser
     from robot_irl.label.cli_label import add_label_parser
-
     from robot_irl.learn.cli_reward import add_relabel_parser, add_train_reward_parser
 
     add_label_parser(sub)
