@@ -47,7 +47,7 @@ def test_importing_and_building_the_parser_imports_no_torch():
             "p = argparse.ArgumentParser(); s = p.add_subparsers(); add_train_parser(s); add_eval_parser(s); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert TRAIN_COMMANDS.names() == ["bc", "iql"]
+    assert TRAIN_COMMANDS.names() == ["bc", "iql", "ppo"]
 
 
 def test_config_sections_are_checked():

@@ -3,13 +3,13 @@
 Light to import (no torch, no simulator): the training and evaluation code is imported when a command runs.
 
 ``train`` has one sub-command per learner family, registered in :data:`TRAIN_COMMANDS` (filled here and only
-here). Each entry names, lazily as ``"module:function"``, the function that adds the sub-command's own flags and
-sets ``func`` (``function(parser, name)``); the flags every sub-command shares (``--steps --out --config --device
---seed --resume --eval-every --eval-episodes --eval-max-steps --no-progress``) are added before it. ``bc`` and
-``iql`` learn from recorded data (:func:`add_offline_arguments`: ``--dataset`` and the evaluation driver). An
-online learner adds itself with one line, e.g.
-``TRAIN_COMMANDS.register("ppo", TrainCommand("...", "robot_irl.rl.cli_ppo:add_arguments"))``; its module must
-stay light to import too (it is imported whenever the parser is built).
+here). Each entry is a help line and, lazily as ``"module:function"``, the function that fills the sub-command's
+parser: ``function(parser)`` adds its flags and sets ``func`` (the handler, called with the parsed arguments).
+``bc`` and ``iql`` learn from recorded data (:func:`add_bc_arguments`, :func:`add_iql_arguments`: ``--dataset
+--steps --out --config --device --seed --resume --eval-every --eval-episodes --eval-max-steps --eval-driver
+--eval-driver-config --no-progress``); ``ppo`` trains legged policies in simulation
+(:func:`robot_irl.legged.cli.add_ppo_arguments`). Another family adds itself with one more ``register`` line;
+its module must stay light to import (no torch, no simulator): it is imported whenever the parser is built.
 
 ``--config`` takes a YAML file or inline YAML/JSON mapping with up to four sections, each a config dataclass's
 fields: the algorithm's (``bc:`` / ``iql:``, or ``algorithm:``), ``data:`` (:class:`~robot_irl.learn.datasets.
@@ -54,17 +54,20 @@ CONFIG_SECTIONS = ("algorithm", "data", "features", "trainer")
 @dataclass(frozen=True)
 class TrainCommand:
     help: str
-    add_arguments: str  # "module:function"; function(parser, name) adds the sub-command's flags and sets func
-    default_steps: int = 5000
+    add_arguments: str  # "module:function"; function(parser) adds the sub-command's flags and sets func
 
 
 TRAIN_COMMANDS: Registry[TrainCommand] = Registry("train command")
 TRAIN_COMMANDS.register("bc", TrainCommand(
-    "behaviour cloning: regress the recorded action (the baseline)", "robot_irl.learn.cli_train:add_offline_arguments",
-    5000))
+    "behaviour cloning: regress the recorded action (the baseline)", "robot_irl.learn.cli_train:add_bc_arguments"))
 TRAIN_COMMANDS.register("iql", TrainCommand(
     "implicit Q-learning: offline RL from rewarded transitions (Kostrikov et al. 2022)",
-    "robot_irl.learn.cli_train:add_offline_arguments", 1_000_000))
+    "robot_irl.learn.cli_train:add_iql_arguments"))
+TRAIN_COMMANDS.register("ppo", TrainCommand(
+    "PPO for legged robots in simulation (domain randomization, oracle, RMA, HIB)",
+    "robot_irl.legged.cli:add_ppo_arguments"))
+#: default gradient steps of the offline learners (IQL: the paper's 1M)
+DEFAULT_STEPS = {"bc": 5000, "iql": 1_000_000}
 
 
 def _cli_error(message: str) -> Exception:
@@ -95,7 +98,7 @@ def _resolve(target: str):
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``train`` (with one sub-command per :data:`TRAIN_COMMANDS` entry) to ``subparsers``."""
     parser = subparsers.add_parser(
-        "train", help="train a policy (behaviour cloning, IQL) and write a checkpoint folder",
+        "train", help="train a policy (behaviour cloning, IQL, legged PPO) and write a checkpoint folder",
         description="Train a policy; every resolved config is saved with the run and its checkpoint.",
         epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _one_line_errors(parser)
@@ -105,13 +108,25 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
         entry = TRAIN_COMMANDS.get(name)
         p = commands.add_parser(name, help=entry.help, description=entry.help, epilog=TRAIN_EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-        _add_common_arguments(p, name, entry)
-        _resolve(entry.add_arguments)(p, name)
+        _resolve(entry.add_arguments)(p)
     return parser
 
 
-def _add_common_arguments(p: argparse.ArgumentParser, name: str, entry: TrainCommand) -> None:
-    p.add_argument("--steps", type=int, default=None, help=f"gradient steps (default: {entry.default_steps:,})")
+def add_bc_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``robot-irl train bc``."""
+    return _add_offline_arguments(p, "bc")
+
+
+def add_iql_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``robot-irl train iql``."""
+    return _add_offline_arguments(p, "iql")
+
+
+def _add_offline_arguments(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """Flags of the learners trained on recorded data."""
+    p.add_argument("--dataset", action="append", required=True, metavar="PATH",
+                   help="LeRobot dataset folder or D4RL .hdf5/.h5 file; repeat for several LeRobot datasets")
+    p.add_argument("--steps", type=int, default=None, help=f"gradient steps (default: {DEFAULT_STEPS[name]:,})")
     p.add_argument("--out", default=None, help=f"run folder (default: runs/train/{name}-<time>)")
     p.add_argument("--config", default=None, help="YAML file or inline YAML/JSON with sections "
                                                   f"{name}/algorithm, data, features, trainer")
@@ -123,18 +138,13 @@ def _add_common_arguments(p: argparse.ArgumentParser, name: str, entry: TrainCom
     p.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default: 5)")
     p.add_argument("--eval-max-steps", type=int, default=None, help="steps per evaluation episode (default: the "
                                                                     "recording's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_offline_arguments(p: argparse.ArgumentParser, name: str) -> None:
-    """Flags of the learners trained on recorded data (``bc``, ``iql``)."""
-    p.add_argument("--dataset", action="append", required=True, metavar="PATH",
-                   help="LeRobot dataset folder or D4RL .hdf5/.h5 file; repeat for several LeRobot datasets")
     p.add_argument("--eval-driver", default=None, metavar="BACKEND",
                    help="sim backend for --eval-every (default: the one that recorded the dataset)")
     p.add_argument("--eval-driver-config", default=None, metavar="YAML",
                    help="its config, YAML file or inline mapping (default: the recording's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_offline)
+    return p
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -229,7 +239,6 @@ def _train_offline(args: argparse.Namespace) -> int:
     from robot_irl.runs import save_run_config
 
     name = args.algorithm
-    entry = TRAIN_COMMANDS.get(name)
     sections = load_sections(args.config, name)
     datasets = [Path(d) for d in args.dataset]
     for path in datasets:
@@ -239,7 +248,7 @@ def _train_offline(args: argparse.Namespace) -> int:
     data_config = TDDataConfig.from_dict(sections["data"], where="--config data")
     flags = {"steps": args.steps, "device": args.device, "seed": args.seed, "eval_every": args.eval_every,
              "eval_episodes": args.eval_episodes, "eval_max_steps": args.eval_max_steps}
-    trainer_fields = {"steps": entry.default_steps, **sections["trainer"],
+    trainer_fields = {"steps": DEFAULT_STEPS[name], **sections["trainer"],
                       **{k: v for k, v in flags.items() if v is not None}}
     if args.no_progress:
         trainer_fields["progress"] = False
