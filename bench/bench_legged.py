@@ -7,13 +7,16 @@ Rows (median of ``--repeats`` timed runs after a warm-up; physics steps are 4 ms
 * raw ``mj_step`` loop, one ``MjData``, single thread, holding the home pose (the reference, 1.00x);
 * raw ``mujoco.rollout`` over N envs (one ``MjModel`` copy each, as the env does, and all sharing one model: what
   per-env copies cost), 5 steps per call, per thread count;
-* threads over ``mj_step`` (one ``MjData`` per env, a Python thread pool; ``mj_step`` releases the GIL): the
-  alternative the env does not use, for the comparison;
+* threads over ``mj_step`` (one ``MjData`` per env, a Python thread pool; ``mj_step`` releases the GIL), and one
+  shared model with each env's randomized parameters written into it before its ``mj_step``: the alternatives the
+  env does not use, for the comparison;
 * ``LeggedVecEnv`` (go1_flat, randomization none), zero action: physics and policy (= env) steps/s;
 * ``LeggedVecEnv`` (train randomization with pushes and noise), uniform random actions in [-1, 1]: robots fall
   and reset, so this includes resets.
 
-The ratio column is physics steps/s over the raw single-thread loop. Prints a markdown table; writes nothing.
+The ratio column is physics steps/s over the raw single-thread loop; the last column counts this process's CPU
+time (all threads), which a machine shared with other work disturbs less than wall time. All cases are timed
+round-robin. Prints a markdown table; writes nothing.
 """
 from __future__ import annotations
 
@@ -30,18 +33,24 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def median_rate(run, units: int, repeats: int) -> float:
-    """Median of ``units / seconds`` over ``repeats`` calls of ``run()`` (after one warm-up call)."""
-    run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_rates(cases: list, repeats: int) -> list[tuple[float, float]]:
+    """``cases``: ``(run, units)`` pairs. Each is warmed up once, then timed ``repeats`` times round-robin (so a
+    machine shared with other work loads every case alike). Returns per case the median ``units`` per wall-clock
+    second and per CPU second (this process's CPU time, all threads)."""
+    for run, _ in cases:
         run()
-        rates.append(units / (time.perf_counter() - start))
-    return statistics.median(rates)
+    wall: list[list[float]] = [[] for _ in cases]
+    cpu: list[list[float]] = [[] for _ in cases]
+    for _ in range(repeats):
+        for i, (run, units) in enumerate(cases):
+            w0, c0 = time.perf_counter(), time.process_time()
+            run()
+            wall[i].append(units / (time.perf_counter() - w0))
+            cpu[i].append(units / max(time.process_time() - c0, 1e-9))
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
 
 
-def bench_raw(model, steps: int, repeats: int) -> float:
+def bench_raw(model, steps: int):
     import mujoco
 
     d = mujoco.MjData(model)
@@ -53,10 +62,10 @@ def bench_raw(model, steps: int, repeats: int) -> float:
             d.ctrl[:] = home
             mujoco.mj_step(model, d, nstep=5)
 
-    return median_rate(run, steps * 5, repeats)
+    return run, steps * 5
 
 
-def bench_rollout(model, envs: int, steps: int, threads: int, repeats: int, shared: bool = False) -> float:
+def bench_rollout(model, envs: int, steps: int, threads: int, shared: bool = False):
     import mujoco
     from mujoco import rollout
 
@@ -80,13 +89,10 @@ def bench_rollout(model, envs: int, steps: int, threads: int, repeats: int, shar
                            control_spec=int(mujoco.mjtState.mjSTATE_CTRL), chunk_size=chunk)
             state[:] = out[:, -1]
 
-    try:
-        return median_rate(run, steps * envs * 5, repeats)
-    finally:
-        runner.close()
+    return run, steps * envs * 5
 
 
-def bench_thread_pool(model, envs: int, steps: int, threads: int, repeats: int) -> float:
+def bench_thread_pool(model, envs: int, steps: int, threads: int):
     import mujoco
 
     models = [copy.copy(model) for _ in range(envs)]
@@ -106,19 +112,45 @@ def bench_thread_pool(model, envs: int, steps: int, threads: int, repeats: int) 
             qpos[i] = d.qpos
             qvel[i] = d.qvel
 
-    with ThreadPoolExecutor(threads) as pool:
-        def run():
-            for _ in range(steps):
-                if threads == 1:
-                    work(chunks[0])
-                else:
-                    list(pool.map(work, chunks))
+    pool = ThreadPoolExecutor(threads)  # lives as long as the process
 
-        return median_rate(run, steps * envs * 5, repeats)
+    def run():
+        for _ in range(steps):
+            if threads == 1:
+                work(chunks[0])
+            else:
+                list(pool.map(work, chunks))
+
+    return run, steps * envs * 5
 
 
-def bench_env(task: str, envs: int, steps: int, threads: int, repeats: int, random_actions: bool) -> float:
-    """Policy (env) steps/s of LeggedVecEnv."""
+def bench_shared_writes(built, envs: int, steps: int):
+    """One shared model; each env's randomized parameters are written into it before that env's ``mj_step``."""
+    import mujoco
+
+    from robot_irl.legged.model import apply_dynamics
+    from robot_irl.legged.randomization import DynamicsSampler, get_randomization
+
+    model, layout = built.model, built.layout
+    params = DynamicsSampler(get_randomization("train"), layout.nominal_friction).sample(np.random.default_rng(0), envs)
+    params[:, -1] = 0.0  # no delay: the same servo targets as the other rows
+    datas = [mujoco.MjData(model) for _ in range(envs)]
+    for d in datas:
+        mujoco.mj_resetDataKeyframe(model, d, model.key("home").id)
+    home = datas[0].ctrl.copy()
+
+    def run():
+        for _ in range(steps):
+            for i, d in enumerate(datas):
+                apply_dynamics(model, layout, params[i])
+                d.ctrl[:] = home
+                mujoco.mj_step(model, d, nstep=5)
+
+    return run, steps * envs * 5
+
+
+def bench_env(task: str, envs: int, steps: int, threads: int, random_actions: bool):
+    """LeggedVecEnv's physics steps (5 per env step)."""
     from robot_irl.legged.env import make_legged_env
 
     env = make_legged_env(task, num_envs=envs, randomization="train" if random_actions else "none", seed=0,
@@ -131,10 +163,7 @@ def bench_env(task: str, envs: int, steps: int, threads: int, repeats: int, rand
         for a in actions:
             env.step(a)
 
-    try:
-        return median_rate(run, steps * envs, repeats)
-    finally:
-        env.close()
+    return run, steps * envs * 5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,31 +180,35 @@ def main(argv: list[str] | None = None) -> int:
     from robot_irl.legged import LEGGED_TASKS
     from robot_irl.legged.model import build_model
 
-    model = build_model(LEGGED_TASKS.get(args.task).terrain).model
-    raw = bench_raw(model, max(args.steps * args.envs // 4, 500), args.repeats)
-    rows = [("raw `mj_step` loop, 1 MjData, 1 thread (home pose)", raw, raw / 5, 1.0)]
+    built = build_model(LEGGED_TASKS.get(args.task).terrain)
+    model = copy.copy(built.model)  # the shared-writes row writes into built.model
+    cases = [("raw `mj_step` loop, 1 MjData, 1 thread (home pose)", bench_raw(model, args.steps * args.envs // 4))]
     for t in args.threads:
-        r = bench_rollout(model, args.envs, args.steps, t, args.repeats)
-        rows.append((f"raw `mujoco.rollout`, {args.envs} envs (a model copy each), {t} thread(s)", r, r / 5, r / raw))
-        r = bench_rollout(model, args.envs, args.steps, t, args.repeats, shared=True)
-        rows.append((f"raw `mujoco.rollout`, {args.envs} envs sharing one model, {t} thread(s)", r, r / 5, r / raw))
+        cases.append((f"raw `mujoco.rollout`, {args.envs} envs (a model copy each), {t} thread(s)",
+                      bench_rollout(model, args.envs, args.steps, t)))
+        cases.append((f"raw `mujoco.rollout`, {args.envs} envs sharing one model, {t} thread(s)",
+                      bench_rollout(model, args.envs, args.steps, t, shared=True)))
     for t in args.threads:
-        r = bench_thread_pool(model, args.envs, args.steps, t, args.repeats)
-        rows.append((f"thread pool over `mj_step`, {args.envs} envs, {t} thread(s)", r, r / 5, r / raw))
+        cases.append((f"thread pool over `mj_step`, {args.envs} envs, {t} thread(s)",
+                      bench_thread_pool(model, args.envs, args.steps, t)))
+    cases.append((f"one shared model, randomized parameters written before each env's `mj_step`, {args.envs} envs",
+                  bench_shared_writes(built, args.envs, args.steps)))
     for random_actions in (False, True):
+        what = "random actions, train randomization (falls, resets, pushes)" if random_actions else \
+            "zero action, no randomization"
         for t in args.threads:
-            pol = bench_env(args.task, args.envs, args.steps, t, args.repeats, random_actions)
-            what = ("random actions, train randomization (falls, resets, pushes)" if random_actions
-                    else "zero action, no randomization")
-            rows.append((f"LeggedVecEnv {args.task}, {args.envs} envs, {t} thread(s), {what}", pol * 5, pol,
-                         pol * 5 / raw))
+            cases.append((f"LeggedVecEnv {args.task}, {args.envs} envs, {t} thread(s), {what}",
+                          bench_env(args.task, args.envs, args.steps, t, random_actions)))
+    rates = interleaved_rates([c[1] for c in cases], args.repeats)
+    raw = rates[0][0]
 
     print(f"command: MUJOCO_GL={os.environ['MUJOCO_GL']} {sys.executable} {' '.join(sys.argv)}")
-    print(f"machine: {os.cpu_count()} CPU cores; mujoco {mujoco.__version__}; median of {args.repeats} runs each\n")
-    print("| what | physics steps/s | policy steps/s | vs raw mj_step |")
-    print("|---|---:|---:|---:|")
-    for what, phys, pol, ratio in rows:
-        print(f"| {what} | {phys:,.0f} | {pol:,.0f} | {ratio:.2f}x |")
+    print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end; mujoco "
+          f"{mujoco.__version__}; median of {args.repeats} interleaved runs each\n")
+    print("| what | physics steps/s | policy steps/s | vs raw mj_step | physics steps per CPU-s |")
+    print("|---|---:|---:|---:|---:|")
+    for (what, _), (wall, cpu) in zip(cases, rates):
+        print(f"| {what} | {wall:,.0f} | {wall / 5:,.0f} | {wall / raw:.2f}x | {cpu:,.0f} |")
     return 0
 
 

@@ -11,9 +11,11 @@ the rollout runs in C++ on ``num_threads`` threads with the GIL released, over o
 randomized dynamics live in the copies, written at each reset by :func:`robot_irl.legged.model.apply_dynamics`)
 and a full-physics state vector per env kept here in numpy. Action delay is applied inside the 5 substeps: the
 control sequence handed to the rollout holds, per substep, the target issued ``delay`` physics steps earlier
-(:func:`robot_irl.legged.model.substep_controls`). Measured (bench/bench_legged.py) against threads over
-``mj_step`` with one ``MjData`` per env, the rollout was as fast or faster and needs no Python per env; per-env
-model copies cost ~3 % against one shared model, cheaper than rewriting parameters before every step.
+(:func:`robot_irl.legged.model.substep_controls`). Measured with bench/bench_legged.py (256 envs, one core):
+the rollout over per-env copies ran at 0.88x a raw single-thread ``mj_step`` loop, the rollout over one shared
+model at 1.03x (the copies cost cache), a Python thread pool over ``mj_step`` at 0.75x, and one shared model with
+each env's parameters written before its ``mj_step`` at 0.74x; this env at 0.83x (standing) to 0.71x (random
+actions with falls and resets).
 
 Robustness. A non-finite action row is replaced by zeros (counted in ``info["bad_actions"]``); an env whose
 physics diverges (non-finite state, or MuJoCo's own instability reset, seen as a time that did not advance) ends
