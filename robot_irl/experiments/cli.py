@@ -34,6 +34,12 @@ EXPERIMENTS.register("adc", ExperimentEntry(
     "data-efficiency table)",
     ("default", "large", "small"),
     "small: ~1 min smoke run; default: ~15-20 min, 3 seeds; large: 5 seeds, more data"))
+EXPERIMENTS.register("vlm-iql", ExperimentEntry(
+    "robot_irl.experiments.vlm_iql",
+    "BC vs IQL with the true reward vs IQL with oracle- and VLM-preference reward models, on sub-optimal data "
+    "(Real-World Offline RL from VLM Feedback)",
+    ("default", "large", "small"),
+    "small: ~3 min (the demo's); default: ~15 min, 3 seeds; large: 5 seeds, more data and steps"))
 
 
 def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,7 +48,10 @@ def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
         "experiment", help="run a paper's experiment end to end (collect, train, evaluate, report)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  robot-irl experiment adc --budget small --out runs/adc-small\n"
-               "  robot-irl experiment adc --seed 3 --config '{eval_episodes: 50}'")
+               "  robot-irl experiment adc --seed 3 --config '{eval_episodes: 50}'\n"
+               "  robot-irl experiment vlm-iql --budget small\n"
+               "  OPENAI_BASE_URL=http://127.0.0.1:8000/v1 OPENAI_MODEL=Qwen/Qwen2.5-VL-7B-Instruct "
+               "robot-irl experiment vlm-iql")
     experiments = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     for name in EXPERIMENTS.names():
         entry = EXPERIMENTS.get(name)
