@@ -247,8 +247,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from robot_irl.demo import run_demo
 
     _headless_env()
+    overrides = _load_mapping(args.offline_rl_config, "--offline-rl-config")
     return run_demo(Path(args.out), episodes=args.episodes, max_steps=args.max_steps, in_process=args.in_process,
-                    adc_episodes=args.adc_episodes)
+                    adc_episodes=args.adc_episodes, offline_rl="" if args.no_offline_rl else args.offline_rl,
+                    offline_rl_overrides=overrides)
 
 
 # -- parser -----------------------------------------------------------------------------------------------
@@ -332,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=120)
     p.add_argument("--in-process", action="store_true", help="drive the simulator in this process, not over ROS")
     p.add_argument("--adc-episodes", type=int, default=3, help="adversarial episodes to collect (0: skip)")
+    p.add_argument("--offline-rl", default="small", choices=["small", "default", "large"],
+                   help="budget of the offline-RL stage (robot-irl experiment vlm-iql)")
+    p.add_argument("--offline-rl-config", default=None, help="overrides of that experiment's config (YAML/JSON)")
+    p.add_argument("--no-offline-rl", action="store_true", help="skip the offline-RL stage")
     p.set_defaults(func=cmd_demo)
     return parser
 

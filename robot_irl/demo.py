@@ -7,7 +7,10 @@
 2. ADC: collect a small adversarial dataset in simulation: the scripted tele-operator does the task while the
    scripted adversary pushes and moves objects, changes lights, colours and the camera, brings distractors in and
    switches the instruction mid-grasp; every perturbation is a per-frame annotation. Print the collection report
-   and save a contact sheet of the perturbed frames.
+   and save a contact sheet of the perturbed frames;
+3. offline RL from preferences (``robot-irl experiment vlm-iql --budget small``): collect sub-optimal Lift episodes,
+   label pairs of frames with the oracle (and a VLM when ``$OPENAI_BASE_URL``/``$OPENAI_MODEL`` name one), learn a
+   reward model, relabel, train BC and IQL, evaluate, print the table and save its plot.
 """
 from __future__ import annotations
 
@@ -25,12 +28,25 @@ def _driver_config() -> dict:
 
 
 def run_demo(out_parent: Path, episodes: int = 3, max_steps: int = 120, in_process: bool = False,
-             adc_episodes: int = 3) -> int:
+             adc_episodes: int = 3, offline_rl: str = "small", offline_rl_overrides: dict | None = None) -> int:
+    """``offline_rl``: the vlm-iql experiment budget to run as the third stage (``""`` skips it)."""
     run_dir = _record_stage(Path(out_parent), episodes, max_steps, in_process)
     if adc_episodes > 0:
         _adc_stage(run_dir, adc_episodes)
+    if offline_rl:
+        _offline_rl_stage(run_dir, offline_rl, offline_rl_overrides or {})
     print(f"\ndemo done: {run_dir}")
     return 0
+
+
+def _offline_rl_stage(run_dir: Path, budget: str, overrides: dict) -> None:
+    from robot_irl.experiments.vlm_iql import VLMIQLExperimentConfig, run_vlm_iql_experiment
+
+    print(f"\n[offline RL] sub-optimal data -> oracle preference labels -> reward model -> IQL -> evaluation "
+          f"(vlm-iql, budget {budget}) ...")
+    config = VLMIQLExperimentConfig.budget(budget, **overrides)
+    run_vlm_iql_experiment(config, run_dir / "vlm_iql")
+    print(f"offline RL results: {run_dir / 'vlm_iql' / 'results.md'}, plot {run_dir / 'vlm_iql' / 'results.png'}")
 
 
 def _adc_stage(run_dir: Path, episodes: int) -> None:
