@@ -27,6 +27,10 @@ EPILOG = """examples:
   robot-irl label --dataset runs/lift/dataset --backend oracle --pairs 1000 --out runs/lift/labels
   robot-irl train-reward --labels runs/lift/labels --out runs/lift/reward --relabel runs/lift/dataset_learned
   robot-irl relabel --reward-model runs/lift/reward --dataset runs/lift/dataset --out runs/lift/dataset_learned
+  robot-irl train iql --dataset runs/lift/dataset_learned --steps 20000 --out runs/iql
+  robot-irl eval --policy runs/iql --episodes 20 --video runs/iql/rollouts.mp4
+  robot-irl train ppo --policy hib --task go1_flat --steps 2000000 --out runs/hib
+  robot-irl eval-dynamics --policy runs/hib --range held_out
   robot-irl experiment adc --budget small
   robot-irl list
   robot-irl demo --out runs/demo
@@ -322,10 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     from robot_irl.experiments.cli import add_experiment_parser
     from robot_irl.label.cli_label import add_label_parser
     from robot_irl.learn.cli_reward import add_relabel_parser, add_train_reward_parser
+    from robot_irl.learn.cli_train import add_eval_parser, add_train_parser
+    from robot_irl.legged.cli import add_eval_dynamics_parser
 
     add_label_parser(sub)
     add_train_reward_parser(sub)
     add_relabel_parser(sub)
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_eval_dynamics_parser(sub)
     add_experiment_parser(sub)
 
     p = sub.add_parser("demo", help="the main job: bring up the sim graph, record scripted episodes, summarise")
