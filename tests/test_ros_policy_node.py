@@ -230,3 +230,37 @@ def test_deploy_graph_runs_a_bc_checkpoint_as_processes(tmp_path, context):
         code, out = up.interrupt()
     assert code == 0, out
     assert "policy LearnedPolicy" in out
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind", ["hib"])
+def test_legged_graph_walks_a_ppo_checkpoint_from_joint_states_and_imu(tmp_path, context, kind):
+    """``up legged``: the simulated Go1 in the driver node, a (tiny) HIB policy acting from /robot_irl/joint_states
+    and /robot_irl/imu only; its commands reach the robot through the driver node's safety layer."""
+    from sensor_msgs.msg import Imu
+
+    from robot_irl.legged.train import LeggedTrainConfig, train_legged
+
+    config = LeggedTrainConfig.from_dict({
+        "num_envs": 8, "steps_per_env": 8, "total_steps": 128, "progress": False, "checkpoint_every": 0,
+        "ppo": {"minibatches": 2, "epochs": 1},
+        "actor_critic": {"kind": kind, "actor_hidden": [16], "critic_hidden": [16]}})
+    train_legged(config, tmp_path / "ppo")
+
+    up = UpProcess(graph_name="legged", driver="sim", policy=str(tmp_path / "ppo"), command="0.3,0,0")
+    probe = RobotProbe(namespace="robot_irl", node_name="legged_test_probe", context=context)
+    imus: list = []
+    probe.create_subscription(Imu, "imu", imus.append, 10)
+    spinner = BackgroundSpinner(probe, context=context)
+    try:
+        assert probe.wait_for_driver(60.0), "the driver node did not come up"
+        assert probe.wait_for(lambda: sum(_label(m).startswith("policy:") for _, m in probe.received["action_sent"])
+                              > 20, 60.0), "the legged policy's commands did not reach the driver"
+        assert imus and abs(imus[-1].orientation.w) > 0.5  # the driver node publishes the IMU the policy reads
+        assert len(probe.latest("joint_states").velocity) == 12
+    finally:
+        spinner.stop()
+        probe.destroy_node()
+        code, out = up.interrupt()
+    assert code == 0, out
+    assert "inputs sensors" in out and "LeggedPolicy" in out

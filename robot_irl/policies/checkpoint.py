@@ -35,7 +35,7 @@ class CheckpointPolicyError(ValueError):
 def checkpoint_config(path: str | Path) -> dict:
     """The ``config.json`` of a checkpoint folder, or of the ``checkpoint/`` folder inside a training run."""
     path = Path(path).expanduser()
-    for folder in (path, path / "checkpoint"):
+    for folder in (path / "checkpoint", path):  # a run folder has a config.json of its own: the checkpoint's first
         if (folder / "config.json").is_file():
             try:
                 config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -159,8 +159,11 @@ class PolicyNode(Node):
     def _act(self, observation: dict[str, np.ndarray]) -> None:
         if not self.enabled or self._reset_pending is not None:
             return
-        if self.inputs == "sensors" and hasattr(self.policy, "command"):
-            self.policy.command = self.velocity_command()
+        if self.inputs == "sensors":
+            if hasattr(self.policy, "set_command"):
+                self.policy.set_command(self.velocity_command())
+            elif hasattr(self.policy, "command"):
+                self.policy.command = self.velocity_command()
         try:
             action = np.asarray(self.policy.act({**observation, "task": self._instruction}), dtype=np.float64)
         except Exception as e:  # a policy failure must not take the node down; the watchdog holds the robot
