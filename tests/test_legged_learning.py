@@ -116,6 +116,7 @@ def test_legged_policy_acts_through_the_go1_driver(checkpoints, kind):
         expected = policy.default_pose + policy.action_scale * policy.act_batch(hist, priv)[0]
         assert np.allclose(again, expected, atol=1e-6)
     assert policy.deployable == (kind != "oracle")
+    assert policy.inputs == ("observation" if kind == "oracle" else "sensors")  # what the policy node feeds it
 
 
 def test_legged_policy_rejects_wrong_drivers_and_observations(checkpoints):

@@ -48,17 +48,17 @@ from robot_irl.legged.train import LeggedTrainConfig
 
 CONDITIONS = ("train", "held_out", "sim2sim")
 METRICS = (("mean_lin_vel_error", "lin. vel. error (m/s)"), ("mean_ang_vel_error", "yaw rate error (rad/s)"),
-           ("fall_rate", "fall rate"), ("mean_return", "return"))
+           ("fall_rate", "fall rate"), ("mean_length", "episode length (steps)"), ("mean_return", "return"))
 LABELS = {"dr": "DR only", "oracle": "oracle (privileged)", "rma": "RMA", "hib": "HIB",
           "train": "train range", "held_out": "held-out range", "sim2sim": "sim2sim robot"}
 
 
 def _cpu_train() -> LeggedTrainConfig:
     """The CPU-friendly training setup every budget starts from (the learner, not physics, bounds CPU training:
-    [128, 128] networks, 128 envs x 24 steps per iteration, legged_gym's positive-reward clip so that surviving
-    pays from the first iteration, a smaller initial action noise)."""
+    [128, 128] networks, 128 envs x 24 steps per iteration, a smaller initial action noise; legged_gym's
+    positive-reward clip as in every legged run)."""
     return LeggedTrainConfig(
-        num_envs=128, steps_per_env=24, total_steps=1_000_000, checkpoint_every=0, log_every=5, progress=False,
+        num_envs=128, steps_per_env=24, total_steps=1_500_000, checkpoint_every=0, log_every=5, progress=False,
         env={"rewards": {"only_positive_rewards": True}},
         actor_critic=ActorCriticConfig(actor_hidden=(128, 128), critic_hidden=(128, 128), init_noise_std=0.5))
 
@@ -115,8 +115,9 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-#: env steps per policy and seed: small 24k (smoke), default 1M (measured ~4k samples/s end to end on 2 shared
-#: cores with [128, 128] nets: ~4 min per policy, 8 runs + 24 evaluations in ~45 min), large 10M on [512, 256, 128]
+#: env steps per policy and seed: small 1.5k (a smoke run), default 1.5M (bench/bench_ppo.py: 5-7k samples/s end
+#: to end on 2 cores with [128, 128] nets, HIB's learner the slowest: ~4-5 min per policy, so 4 policies x 2 seeds
+#: + 24 evaluations fit in an hour), large 10M per policy on rsl_rl's [512, 256, 128], 3 seeds
 BUDGETS: dict[str, dict[str, Any]] = {
     "small": {"seeds": [0], "eval_episodes": 4, "eval_max_steps": 100,
               "train": {"num_envs": 16, "total_steps": 16 * 24 * 4, "log_every": 1,
@@ -221,6 +222,11 @@ def _cell(stats: dict, seeds: int, digits: int = 3) -> str:
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}" if seeds > 1 else f"{stats['mean']:.{digits}f}"
 
 
+def _limit(config: HIBExperimentConfig) -> int:
+    episode_s = float(config.train.env.get("episode_s", 20.0))
+    return config.eval_max_steps or int(round(episode_s / 0.02))
+
+
 def _steps(n: float) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
 
@@ -229,13 +235,13 @@ def results_markdown(table: dict[str, dict], config: HIBExperimentConfig, wall_s
     seeds = len(config.seeds)
     header = ["policy", "env steps", "train s"]
     for c in config.conditions:
-        header += [f"{LABELS[c]}: lin err", "falls", "return"]
+        header += [f"{LABELS[c]}: lin err", "falls", "steps", "return"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for kind, row in table.items():
         cells = [LABELS[kind], _steps(row["env_steps"]), f"{row['train_s']:.0f}"]
         for c in config.conditions:
             cells += [_cell(row[c]["mean_lin_vel_error"], seeds), _cell(row[c]["fall_rate"], seeds, 2),
-                      _cell(row[c]["mean_return"], seeds, 2)]
+                      _cell(row[c]["mean_length"], seeds, 0), _cell(row[c]["mean_return"], seeds, 2)]
         lines.append("| " + " | ".join(cells) + " |")
     t = config.train
     randomization, variant = condition_setup(config, "sim2sim")
@@ -243,13 +249,15 @@ def results_markdown(table: dict[str, dict], config: HIBExperimentConfig, wall_s
            f"{t.rma_teacher_fraction:.0%} of the budget (teacher + adaptation = the same env steps as the others)"
            if config.rma_teacher == "own" else
            "RMA's teacher is the oracle run; its env steps count the teacher's and the adaptation's")
+    clipped = ", clipped at 0 per step" if t.env.get("rewards", {}).get("only_positive_rewards") else ""
     note = (f"Go1 `{config.task}`, velocity tracking; PPO ({t.num_envs} envs x {t.steps_per_env} steps per "
             f"iteration, actor/critic {list(t.actor_critic.actor_hidden)}), `{t.randomization}` randomization in "
             f"training; {config.eval_episodes} deterministic evaluation episodes per condition and seed "
             f"(seed {config.eval_seed}, {config.eval_commands} commands); mean ± std over seeds "
             f"{list(config.seeds)}. Lin err: mean |v_xy - cmd_xy| (m/s) over each episode; falls: fraction of "
-            f"episodes ending in a fall; return: training reward (legged_gym terms). sim2sim: the `{variant}` robot "
-            f"under `{randomization}` randomization. {rma}. Wall time {wall_s / 60:.1f} min.")
+            f"episodes ending in a fall; steps: mean episode length (the limit is {_limit(config)} steps); "
+            f"return: the training reward (legged_gym terms{clipped}). sim2sim: the "
+            f"`{variant}` robot under `{randomization}` randomization. {rma}. Wall time {wall_s / 60:.1f} min.")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
@@ -259,7 +267,7 @@ def plot_results(table: dict[str, dict], config: HIBExperimentConfig, path: Path
     from matplotlib.figure import Figure
 
     kinds, conditions = list(table), list(config.conditions)
-    fig = Figure(figsize=(4.2 * len(METRICS), 3.8), layout="constrained")
+    fig = Figure(figsize=(4.2 * len(METRICS), 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     width = 0.8 / max(1, len(kinds))
     x = np.arange(len(conditions))
@@ -273,8 +281,8 @@ def plot_results(table: dict[str, dict], config: HIBExperimentConfig, path: Path
         ax.set_xticks(x, [LABELS[c] for c in conditions], fontsize="small")
         ax.set_title(label)
         ax.grid(axis="y", alpha=0.3)
-        if j == 0:
-            ax.legend(fontsize="small")
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(kinds), fontsize="small")
     fig.suptitle(f"HIB vs baselines on Go1 ({_steps(config.train.total_steps)} env steps per policy, "
                  f"{len(config.seeds)} seed{'s' if len(config.seeds) > 1 else ''})")
     fig.savefig(str(path), dpi=100)

@@ -36,6 +36,7 @@ class LeggedPolicy(Policy):
     """Acts with a checkpoint written by :func:`robot_irl.legged.train.train_legged` (a folder, or a run folder)."""
 
     name = "legged"
+    inputs = "sensors"  # acts on observation.state alone (joint states + IMU); an oracle needs the observation
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", command=(0.0, 0.0, 0.0),
                  num_threads: int | None = None) -> None:
@@ -66,6 +67,8 @@ class LeggedPolicy(Policy):
         self.command = np.asarray(command, dtype=np.float32)
         self.last_action = np.zeros(self.ppo.act_dim, dtype=np.float32)
         self._privileged_index: np.ndarray | None = None  # oracle: where environment_state holds the vector
+        if self.kind == "oracle":
+            self.inputs = "observation"
 
     @classmethod
     def from_driver(cls, driver: RobotDriver, seed: int | None = 0, noise: float = 0.0,

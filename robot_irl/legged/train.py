@@ -53,7 +53,9 @@ class LeggedTrainConfig(Config):
     total_steps: int = 1_000_000  # env steps over all envs, for the whole run (RMA: teacher + adaptation)
     randomization: str = "train"  # DR preset of the training envs
     model_variant: str = "default"
-    env: dict[str, Any] = field(default_factory=dict)  # further LeggedEnvConfig fields (episode_s, rewards, ...)
+    # further LeggedEnvConfig fields; by default legged_gym's clip of each step's reward at 0, without which an
+    # untrained policy learns that falling early beats paying the penalties
+    env: dict[str, Any] = field(default_factory=lambda: {"rewards": {"only_positive_rewards": True}})
     ppo: PPOConfig = field(default_factory=PPOConfig)
     actor_critic: ActorCriticConfig = field(default_factory=ActorCriticConfig)
     rma_teacher_fraction: float = 0.8  # rma: the share of total_steps that trains the teacher
