@@ -16,8 +16,9 @@ their losses and final weights must agree (to float32 round-off).
 
 Timing alternates rounds of ``--round`` updates (ours, reference, ours compiled, ...) so that load from other
 processes hits every variant alike; the figure is the median over rounds, and the ratio the median of per-round
-ratios. Run:
-    .venv/bin/python bench/bench_iql.py                  # add --compile to include torch.compile
+ratios. ``--bf16`` adds ours with ``TrainerConfig.matmul_precision="medium"`` (bfloat16 matmul inputs, fp32
+accumulation: not the reference's arithmetic, so a separate row). Run:
+    .venv/bin/python bench/bench_iql.py                  # add --compile and/or --bf16 for those rows
 """
 from __future__ import annotations
 
@@ -232,6 +233,11 @@ def sanity_check(config: IQLConfig, steps: int = 5) -> float:
         module = ours.value if name == "value" else ours.actor.net
         for (k, a), b in zip(module.state_dict().items(), state.values()):
             assert torch.allclose(a, b, atol=1e-5), f"sanity check: {name}.{k} differs after {steps} updates"
+    for critic, twin in ((ours.q, ref.qf), (ours.q_target, ref.q_target)):
+        linears = [m for m in critic.net if hasattr(m, "ensemble")]
+        for i, q in enumerate((twin.q1, twin.q2)):
+            for ens, lin in zip(linears, [m for m in q.net if isinstance(m, nn.Linear)]):
+                assert torch.allclose(ens.weight[i].T, lin.weight, atol=1e-5), "sanity check: critics differ"
     return worst
 
 
@@ -250,7 +256,8 @@ def synthetic_transitions(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 class Ours:
     """The trainer's per-step work: one packed gather, ``IQL.update``, metrics read back every 100 steps."""
 
-    def __init__(self, data: dict[str, np.ndarray], config: IQLConfig) -> None:
+    def __init__(self, data: dict[str, np.ndarray], config: IQLConfig, precision: str = "highest") -> None:
+        self.precision = precision  # TrainerConfig.matmul_precision
         torch.manual_seed(0)
         self.iql = IQL(OBS, ACT, config)
         tensors = {"obs": data["observations"], "action": data["actions"], "reward": data["rewards"],
@@ -280,27 +287,34 @@ class Reference:
 
 
 def rate(impl, n: int) -> float:
+    torch.set_float32_matmul_precision(getattr(impl, "precision", "highest"))
     start = time.perf_counter()
     for _ in range(n):
         impl.step()
-    return n / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    torch.set_float32_matmul_precision("highest")
+    return n / elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transitions", type=int, default=1_000_000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--round", type=int, default=200, help="updates per variant per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--round", type=int, default=100, help="updates per variant per round")
     parser.add_argument("--compile", action="store_true", help="also time ours with torch.compile")
+    parser.add_argument("--bf16", action="store_true", help="also time ours with bfloat16 matmuls "
+                                                            "(TrainerConfig.matmul_precision='medium')")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = IQLConfig(schedule_steps=1_000_000)
     worst = sanity_check(config)
     print(f"sanity check: same weights + same 5 batches -> losses agree (max relative difference {worst:.1e}), "
-          "weights agree")
+          "weights agree", flush=True)
     data = synthetic_transitions(args.transitions)
     variants = {"CORL-style reference": Reference(data, config), "robot_irl IQL": Ours(data, config)}
+    if args.bf16:
+        variants["robot_irl IQL, matmul_precision=medium (bf16 matmuls)"] = Ours(data, config, "medium")
     compile_s = None
     if args.compile:
         variants["robot_irl IQL + torch.compile"] = Ours(data, config.replace(compile=True))
@@ -308,15 +322,18 @@ def main() -> None:
         for _ in range(3):
             variants["robot_irl IQL + torch.compile"].step()
         compile_s = time.perf_counter() - start
+        print(f"torch.compile: first 3 updates (compilation) took {compile_s:.0f} s", flush=True)
     for impl in variants.values():  # warm-up
         rate(impl, 20)
     rates: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         for name, impl in variants.items():
             rates[name].append(rate(impl, args.round))
+        print(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{n} {r[-1]:.0f}/s" for n, r in rates.items()),
+              flush=True)
     ref = np.array(rates["CORL-style reference"])
     print(f"\ncommand: .venv/bin/python bench/bench_iql.py --threads {args.threads} --rounds {args.rounds} "
-          f"--round {args.round}{' --compile' if args.compile else ''}")
+          f"--round {args.round}{' --compile' if args.compile else ''}{' --bf16' if args.bf16 else ''}")
     print(f"\n| IQL update, batch {BATCH}, {args.transitions:,} transitions ({OBS}-d obs, {ACT}-d act), CPU "
           f"{args.threads} threads | updates/s (median of {args.rounds}) | min-max | vs reference |")
     print("|---|---:|---:|---:|")
@@ -324,8 +341,6 @@ def main() -> None:
         v = np.array(values)
         ratio = float(np.median(v / ref))
         print(f"| {name} | {np.median(v):.0f} | {v.min():.0f}-{v.max():.0f} | {ratio:.2f}x |")
-    if compile_s is not None:
-        print(f"\ntorch.compile: first 3 updates (compilation) took {compile_s:.0f} s")
 
 
 if __name__ == "__main__":

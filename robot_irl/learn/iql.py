@@ -219,6 +219,8 @@ class IQL:
         detached 0-d tensors (no host synchronisation)."""
         obs, action, reward = batch["obs"], batch["action"], batch["reward"]
         next_obs, done = batch["next_obs"], batch["done"]
+        if self.config.compile:  # compiled kernels are far slower on strided views (the trainer's packed batches)
+            obs, action, reward, next_obs, done = (t.contiguous() for t in (obs, action, reward, next_obs, done))
         self.actor.train()
         # 1. V
         value_loss, q_min = self._value_loss(obs, action)
