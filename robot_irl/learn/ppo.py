@@ -530,7 +530,8 @@ class PPO:
         sums: dict[str, float] = {}
         count = 0
         source = "privileged" if self.kind == "rma" else None  # PPO trains RMA's teacher (phase 1)
-        for batch in rollout.minibatches(c.minibatches, c.epochs, generator):
+        keys = tuple(k for k in rollout.data if k != "history") if self.kind == "rma" else None  # (no history)
+        for batch in rollout.minibatches(c.minibatches, c.epochs, generator, keys=keys):
             x = self.normalize(batch)
             mean, latent = self._distribution(x, batch.get("eps"), source)
             log_std = self.model.log_std.expand_as(mean)
