@@ -40,6 +40,12 @@ EXPERIMENTS.register("vlm-iql", ExperimentEntry(
     "(Real-World Offline RL from VLM Feedback)",
     ("default", "large", "small"),
     "small: ~3 min (the demo's); default: ~15 min, 3 seeds; large: 5 seeds, more data and steps"))
+EXPERIMENTS.register("hib", ExperimentEntry(
+    "robot_irl.experiments.hib",
+    "DR-only, oracle, RMA and HIB legged policies on the same budget and seeds, evaluated on train/held-out "
+    "dynamics and a sim2sim robot (the HIB paper's comparison)",
+    ("default", "large", "small"),
+    "small: ~1 min smoke run; default: under an hour on 2 CPU cores; large: more steps, bigger nets, 3 seeds"))
 
 
 def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
@@ -50,6 +56,7 @@ def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
         epilog="examples:\n  robot-irl experiment adc --budget small --out runs/adc-small\n"
                "  robot-irl experiment adc --seed 3 --config '{eval_episodes: 50}'\n"
                "  robot-irl experiment vlm-iql --budget small\n"
+               "  robot-irl experiment hib --budget small --out runs/hib-small\n"
                "  OPENAI_BASE_URL=http://127.0.0.1:8000/v1 OPENAI_MODEL=Qwen/Qwen2.5-VL-7B-Instruct "
                "robot-irl experiment vlm-iql")
     experiments = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
