@@ -54,6 +54,10 @@ bench: setup
 	$(BIN)/python bench/bench_sim_driver.py
 	$(BIN)/python bench/bench_ros_latency.py
 	$(BIN)/python bench/bench_d4rl_load.py
+	$(BIN)/python bench/bench_collect.py
+	$(BIN)/python bench/bench_iql.py
+	$(BIN)/python bench/bench_legged.py
+	$(BIN)/python bench/bench_ppo.py
 
 clean:
 	rm -rf build install log .pytest_cache *.egg-info
