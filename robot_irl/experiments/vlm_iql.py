@@ -89,8 +89,10 @@ class VLMIQLExperimentConfig(Config):
     batch_size: int = 256
     hidden: tuple[int, ...] = (256, 256)
     iql: dict[str, Any] = field(default_factory=dict)  # IQLConfig overrides (defaults: the published ones)
+    data: dict[str, Any] = field(default_factory=dict)  # TDDataConfig overrides (reward scaling, timeouts, ...)
     bc: dict[str, Any] = field(default_factory=dict)
-    terminal_on_success: bool = True
+    terminal_on_success: bool = False  # True with a dense reward teaches avoiding success (ending the rewards)
+    num_threads: int = 1  # torch threads of the learners (2 on a 2-core machine already busy is ~10x slower)
     eval_episodes: int = 20
     eval_max_steps: int = 150
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -107,7 +109,8 @@ class VLMIQLExperimentConfig(Config):
         check(self.behaviours.get("wrong_object", 0) == 0 or self.distractors >= 1, f"{w}.distractors",
               "wrong_object episodes need at least one distractor")
         check(0 <= self.distractors <= 3, f"{w}.distractors", "must be in [0, 3]")
-        for name in ("max_steps", "eval_max_steps", "eval_episodes", "steps", "oracle_pairs", "batch_size"):
+        for name in ("max_steps", "eval_max_steps", "eval_episodes", "steps", "oracle_pairs", "batch_size",
+                     "num_threads"):
             check(getattr(self, name) >= 1, f"{w}.{name}", "must be >= 1")
         check(self.noisy_noise >= 0 and self.expert_noise >= 0, f"{w}.noisy_noise", "noise must be >= 0")
         bad = [a for a in self.arms if a not in ARMS]
@@ -305,14 +308,15 @@ def train_arm(arm: str, dataset: Path, out: Path, seed: int, config: VLMIQLExper
     from robot_irl.learn.trainer import TrainerConfig, train_policy
 
     algorithm = "bc" if arm == "bc" else "iql"
-    data_config = TDDataConfig(terminal_on_success=config.terminal_on_success)
+    data_config = TDDataConfig.from_dict({"terminal_on_success": config.terminal_on_success, **config.data},
+                                         where="VLMIQLExperimentConfig.data")
     features = {"goal_features": True, "binary_gripper": True}
     data, encoder, codec, info = load_any(dataset, data_config, features=features,
                                           vocabulary=goal_vocabulary(max(config.distractors, 1)),
                                           require_reward=algorithm == "iql")
     algo = {"hidden": list(config.hidden), **(config.bc if algorithm == "bc" else config.iql)}
     trainer = TrainerConfig(steps=config.steps, batch_size=config.batch_size, seed=seed, progress=config.progress,
-                            log_every=max(1, config.steps // 50))
+                            log_every=max(1, config.steps // 50), num_threads=config.num_threads)
     summary = train_policy(data, encoder, codec, out, algorithm, algo, trainer,
                            meta={"arm": arm, "seed": seed, "dataset_info": info},
                            data_config=data_config if algorithm == "iql" else None)

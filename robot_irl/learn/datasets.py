@@ -772,13 +772,36 @@ def _after_first(flags: np.ndarray, episode_index: np.ndarray) -> np.ndarray:
     return (before - before[first]) > 0
 
 
+def _relabel_source(path: Path) -> Path | None:
+    """The dataset a relabelled copy was made from (its relabel record names it), or None."""
+    record: Any = None
+    try:
+        if path.is_dir() and (path / "meta" / "robot_irl" / "reward_relabel.json").is_file():
+            record = json.loads((path / "meta" / "robot_irl" / "reward_relabel.json").read_text(encoding="utf-8"))
+        elif path.is_file() and path.suffix.lower() in D4RL_SUFFIXES:
+            from robot_irl.data.d4rl import read_d4rl_attrs
+
+            record = read_d4rl_attrs(path).get("reward_relabel")
+            record = json.loads(record) if isinstance(record, str) else record
+    except (OSError, ValueError):
+        return None
+    source = record.get("source") if isinstance(record, dict) else None
+    return Path(source) if isinstance(source, str) and Path(source).exists() else None
+
+
 def recorded_driver(path: str | Path) -> dict | None:
     """The driver that recorded a dataset, from its run folder's ``config.json`` (``robot-irl record`` /
     ``collect`` write one next to ``dataset/``): ``{"backend", "config", "max_steps", "from"}``, or None.
 
-    A D4RL file exported from one of our recordings leads to that recording (:func:`d4rl_source`).
+    A D4RL file exported from one of our recordings leads to that recording (:func:`d4rl_source`); a relabelled
+    copy (:func:`robot_irl.learn.relabel.relabel_dataset`) to the dataset it was copied from.
     """
     path = Path(path)
+    for _ in range(8):  # relabelled copy -> its source -> ... (bounded: a loop of records is not followed forever)
+        source = _relabel_source(path)
+        if source is None:
+            break
+        path = source
     if path.is_file():
         source = d4rl_source(path) if path.suffix.lower() in D4RL_SUFFIXES else None
         if source is None:
