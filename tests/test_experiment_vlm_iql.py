@@ -25,12 +25,13 @@ pytestmark = pytest.mark.sim
 TINY = {"episodes": 4, "max_steps": 50, "steps": 40, "batch_size": 64, "hidden": [32, 32], "oracle_pairs": 60,
         "eval_episodes": 1, "eval_max_steps": 30, "seeds": [0], "progress": False, "camera_size": 32,
         "reward": {"max_epochs": 3, "ensemble": 2, "image_size": 32},
-        "behaviours": {"expert": 0.5, "wrong_object": 0.5}}
+        "behaviours": {"expert": 0.5, "switching": 0.5}}
 
 
 def test_budgets_and_bad_values_are_named():
     small = VLMIQLExperimentConfig.budget("small")
     assert small.episodes == 30 and small.steps == 3000 and small.seeds == (0,)
+    assert VLMIQLExperimentConfig.budget("default").behaviours["switching"] > 0.5
     assert small.reward["inputs"] == "state" and small.reward["max_epochs"] == 30  # nested defaults survive
     assert set(EXPERIMENTS.get("vlm-iql").budgets) == set(BUDGETS)
     with pytest.raises(ConfigError, match="unknown budget"):
@@ -88,7 +89,7 @@ def test_tiny_experiment_end_to_end_with_every_arm(tmp_path, monkeypatch):
     for name in ("results.md", "results.json", "results.png", "config.json"):
         assert (out / name).is_file(), name
     table = json.loads((out / "results.json").read_text())["table"]
-    assert set(table) == {"bc", "iql_true", "iql_oracle", "iql_vlm", "data"}
+    assert {"bc", "iql_true", "iql_oracle", "iql_vlm", "data"} <= set(table) <= {*table, "filtered_bc"}
     assert all(0.0 <= row["mean"] <= 1.0 for row in table.values())
     seed = results["per_seed"][0]
     assert sum(v["episodes"] for v in seed["collection"]["behaviours"].values()) == 4

@@ -39,7 +39,7 @@ EXPERIMENTS.register("vlm-iql", ExperimentEntry(
     "BC vs IQL with the true reward vs IQL with oracle- and VLM-preference reward models, on sub-optimal data "
     "(Real-World Offline RL from VLM Feedback)",
     ("default", "large", "small"),
-    "small: ~3 min (the demo's); default: ~15 min, 3 seeds; large: 5 seeds, more data and steps"))
+    "small: ~3 min (the demo's); default: ~25 min, 2 seeds; large: 5 seeds, more data and steps"))
 EXPERIMENTS.register("hib", ExperimentEntry(
     "robot_irl.experiments.hib",
     "DR-only, oracle, RMA and HIB legged policies on the same budget and seeds, evaluated on train/held-out "

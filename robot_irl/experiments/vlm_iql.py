@@ -6,11 +6,14 @@ IQL on the relabelled data; on random data its policy nearly matches IQL with th
 
 1. **collect** a deliberately sub-optimal dataset (:func:`collect_suboptimal`): the red cube and ``distractors``
    other objects on the table, the instruction always "lift the red cube", and per episode one of the behaviours of
-   :class:`MixedBehaviour`: ``expert`` (the scripted operator lifts the cube), ``wrong_object`` (it lifts another
-   object: a clean demonstration of the wrong thing), ``noisy`` (the cube, with large pose noise: mostly fails) and
-   ``random`` (random end-effector targets). Every frame keeps robosuite's dense reward (reach, grasp, lift the
-   cube) and the success flag. Averaging these behaviours is what BC does; picking out the good ones is what a
-   reward and an offline RL learner are for.
+   :class:`MixedBehaviour`: ``expert`` (the scripted operator lifts the cube), ``switching`` (an undecided
+   operator: it heads for an object drawn at random, cube or not, and draws again every ``switch_steps`` steps until
+   it starts a grasp, then commits: it lifts whatever it grasped), ``wrong_object`` (it lifts another object),
+   ``noisy`` (the cube, with large pose noise) and ``random`` (random end-effector targets). Every frame keeps
+   robosuite's dense reward (reach, grasp, lift the cube) and the success flag. The switching episodes are what makes
+   this a test of offline RL: the same states (the arm on its way somewhere) are followed sometimes by a move toward
+   the cube and sometimes by a move away, so averaging them is what BC does, and preferring the one that leads to
+   reward is what a reward and IQL's advantage weights are for.
 2. **label** pairs of frames (RL-VLM-F sampling, :mod:`robot_irl.label`) with the ``oracle`` (the simulator's
    success, then its dense reward) and, when an OpenAI-compatible endpoint is configured, with the ``vlm`` backend
    on the agentview camera (``vlm.enabled``: ``auto`` uses ``$OPENAI_BASE_URL`` + ``$OPENAI_MODEL`` if both are set).
@@ -39,10 +42,11 @@ import numpy as np
 from robot_irl.core.config import Config, ConfigError, check
 from robot_irl.core.contracts import Policy, RobotDriver
 
-BEHAVIOURS = ("expert", "wrong_object", "noisy", "random")
-ARMS = ("bc", "iql_true", "iql_oracle", "iql_vlm")
+BEHAVIOURS = ("expert", "switching", "wrong_object", "noisy", "random")
+ARMS = ("bc", "filtered_bc", "iql_true", "iql_oracle", "iql_vlm")
 LABELS = {
-    "bc": "BC", "iql_true": "IQL, true reward", "iql_oracle": "IQL, oracle-preference reward model",
+    "bc": "BC", "filtered_bc": "BC on the successful episodes only (reference)", "iql_true": "IQL, true reward",
+    "iql_oracle": "IQL, oracle-preference reward model",
     "iql_vlm": "IQL, VLM-preference reward model", "data": "the dataset's own episodes (reference)",
 }
 SEED_STRIDE = 100_000  # episode seeds: seed * stride + {0: collection, 50_000: evaluation}
@@ -72,13 +76,13 @@ class VLMArmConfig(Config):
 
 @dataclass
 class VLMIQLExperimentConfig(Config):
-    episodes: int = 60
-    behaviours: dict[str, float] = field(default_factory=lambda: {
-        "expert": 0.25, "wrong_object": 0.35, "noisy": 0.25, "random": 0.15})
-    noisy_noise: float = 0.05  # m / rad of pose noise in noisy episodes
+    episodes: int = 120
+    behaviours: dict[str, float] = field(default_factory=lambda: {"expert": 0.1, "switching": 0.75, "random": 0.15})
+    switch_steps: tuple[int, int] = (8, 30)  # a switching operator's time on one target (uniform, steps)
+    noisy_noise: float = 0.12  # m / rad of pose noise in noisy episodes
     expert_noise: float = 0.005
-    distractors: int = 2  # other objects on the table (the wrong objects)
-    max_steps: int = 120
+    distractors: int = 1  # other objects on the table (the wrong objects)
+    max_steps: int = 150
     hold_after_success: int = 10
     camera_size: int = 64  # agentview, recorded only when the VLM arm runs
     oracle_pairs: int = 2000
@@ -95,7 +99,7 @@ class VLMIQLExperimentConfig(Config):
     num_threads: int = 1  # torch threads of the learners (2 on a 2-core machine already busy is ~10x slower)
     eval_episodes: int = 20
     eval_max_steps: int = 150
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1)
     arms: tuple[str, ...] = ARMS
     progress: bool = True
 
@@ -106,13 +110,15 @@ class VLMIQLExperimentConfig(Config):
         check(not unknown, f"{w}.behaviours", f"unknown {unknown}; known: {list(BEHAVIOURS)}")
         check(all(v >= 0 for v in self.behaviours.values()) and sum(self.behaviours.values()) > 0,
               f"{w}.behaviours", "shares must be >= 0 and not all 0")
-        check(self.behaviours.get("wrong_object", 0) == 0 or self.distractors >= 1, f"{w}.distractors",
-              "wrong_object episodes need at least one distractor")
         check(0 <= self.distractors <= 3, f"{w}.distractors", "must be in [0, 3]")
         for name in ("max_steps", "eval_max_steps", "eval_episodes", "steps", "oracle_pairs", "batch_size",
                      "num_threads"):
             check(getattr(self, name) >= 1, f"{w}.{name}", "must be >= 1")
         check(self.noisy_noise >= 0 and self.expert_noise >= 0, f"{w}.noisy_noise", "noise must be >= 0")
+        check(1 <= self.switch_steps[0] <= self.switch_steps[1], f"{w}.switch_steps",
+              f"must be (low, high) with 1 <= low <= high, got {list(self.switch_steps)}")
+        check(not (self.behaviours.get("switching", 0) or self.behaviours.get("wrong_object", 0))
+              or self.distractors >= 1, f"{w}.distractors", "switching/wrong_object episodes need a distractor")
         bad = [a for a in self.arms if a not in ARMS]
         check(not bad and len(self.arms) > 0, f"{w}.arms", f"must be some of {list(ARMS)}, got {list(self.arms)}")
         check(len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), f"{w}.seeds", "needs distinct seeds")
@@ -120,7 +126,7 @@ class VLMIQLExperimentConfig(Config):
 
     @classmethod
     def budget(cls, name: str, **overrides: Any) -> VLMIQLExperimentConfig:
-        """``small`` (the demo's: ~2-3 minutes on 2 cores), ``default`` (~15 minutes) or ``large``."""
+        """``small`` (the demo's: ~2-3 minutes on 2 cores), ``default`` (~25 minutes) or ``large``."""
         if name not in BUDGETS:
             raise ConfigError(f"unknown budget {name!r}; known budgets: {sorted(BUDGETS)}")
         base = cls().to_dict()
@@ -135,7 +141,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "small": {"episodes": 30, "steps": 3000, "oracle_pairs": 800, "eval_episodes": 5, "seeds": [0],
               "reward": {"max_epochs": 30}, "vlm": {"pairs": 100}},
     "default": {},
-    "large": {"episodes": 150, "steps": 50_000, "oracle_pairs": 5000, "eval_episodes": 50,
+    "large": {"episodes": 300, "steps": 50_000, "oracle_pairs": 5000, "eval_episodes": 50,
               "seeds": [0, 1, 2, 3, 4]},
 }
 
@@ -165,23 +171,45 @@ class MixedBehaviour(Policy):
         self.random = RandomPolicy.from_driver(driver, seed=seed)
         self.wrong = distractor_names(config.distractors)
         self.current = names[0]
+        self.switches = 0
+        self._left = 0
 
     def reset(self, seed: int | None = None) -> None:
-        rng = np.random.default_rng(self._seed if seed is None else seed)
+        self._rng = np.random.default_rng(self._seed if seed is None else seed)
+        rng = self._rng
         self.current = str(rng.choice(self._names, p=self._p))
         self.scripted.reset(seed)
         self.random.reset(seed)
         self.scripted.noise = self.config.noisy_noise if self.current == "noisy" else self.config.expert_noise
         target = self.wrong[int(rng.integers(len(self.wrong)))] if self.current == "wrong_object" \
             else self.scripted.default_target
+        self.switches = 0
+        if self.current == "switching":
+            target = self._draw_target()
         self.scripted.set_target(target)
+
+    def _draw_target(self) -> str:
+        """A switching operator's next target: any object of the scene, the cube included; for how long."""
+        objects = [self.scripted.default_target, *self.wrong]
+        self._left = int(self._rng.integers(self.config.switch_steps[0], self.config.switch_steps[1] + 1))
+        return objects[int(self._rng.integers(len(objects)))]
 
     @property
     def phase(self) -> str:
         return self.scripted.phase if self.current != "random" else ""
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        return self.random.act(observation) if self.current == "random" else self.scripted.act(observation)
+        if self.current == "random":
+            return self.random.act(observation)
+        if self.current == "switching" and self.scripted.phase in ("approach", "descend"):
+            self._left -= 1
+            if self._left <= 0:  # undecided: head for another (or the same) object, from wherever the arm is
+                target = self._draw_target()
+                if target != self.scripted.target:
+                    self.scripted.set_target(target)
+                    self.scripted.restart("approach")
+                    self.switches += 1
+        return self.scripted.act(observation)
 
 
 def _scene(config: VLMIQLExperimentConfig, seed: int):
@@ -254,7 +282,9 @@ class _BehaviourSink:
         self.recorder.add_frame(observation, action_sent, task, timestamp, extras)
 
     def save_episode(self, metadata=None):
-        return self.recorder.save_episode({**(metadata or {}), "behaviour": self.behaviour.current})
+        return self.recorder.save_episode({**(metadata or {}), "behaviour": self.behaviour.current,
+                                           "switches": self.behaviour.switches,
+                                           "final_target": self.behaviour.scripted.target})
 
 
 def _status_features() -> dict:
@@ -307,13 +337,20 @@ def train_arm(arm: str, dataset: Path, out: Path, seed: int, config: VLMIQLExper
     from robot_irl.learn.datasets import TDDataConfig, load_any
     from robot_irl.learn.trainer import TrainerConfig, train_policy
 
-    algorithm = "bc" if arm == "bc" else "iql"
+    algorithm = "bc" if arm in ("bc", "filtered_bc") else "iql"
     data_config = TDDataConfig.from_dict({"terminal_on_success": config.terminal_on_success, **config.data},
                                          where="VLMIQLExperimentConfig.data")
     features = {"goal_features": True, "binary_gripper": True}
     data, encoder, codec, info = load_any(dataset, data_config, features=features,
                                           vocabulary=goal_vocabulary(max(config.distractors, 1)),
                                           require_reward=algorithm == "iql")
+    if arm == "filtered_bc":  # the upper reference: the simulator's success flag picks the episodes to imitate
+        from robot_irl.experiments.adc import successful_episodes
+
+        keep = successful_episodes(dataset)
+        if not keep:
+            raise ConfigError(f"{dataset}: no successful episode to imitate (filtered_bc)")
+        data = data.select_episodes(keep)
     algo = {"hidden": list(config.hidden), **(config.bc if algorithm == "bc" else config.iql)}
     trainer = TrainerConfig(steps=config.steps, batch_size=config.batch_size, seed=seed, progress=config.progress,
                             log_every=max(1, config.steps // 50), num_threads=config.num_threads)
@@ -357,7 +394,7 @@ def run_seed(config: VLMIQLExperimentConfig, seed: int, out: Path) -> dict:
     print(f"[seed {seed}] behaviour successes: " + ", ".join(
         f"{b} {v['successes']}/{v['episodes']}" for b, v in collection["behaviours"].items()), flush=True)
     result: dict[str, Any] = {"collection": collection, "labels": {}, "reward": {}, "arms": {}, "evaluation": {}}
-    datasets = {"bc": dataset, "iql_true": dataset}
+    datasets = {"bc": dataset, "filtered_bc": dataset, "iql_true": dataset}
     for labeller, arm in (("oracle", "iql_oracle"), ("vlm", "iql_vlm")):
         if arm not in arms:
             continue
@@ -370,6 +407,9 @@ def run_seed(config: VLMIQLExperimentConfig, seed: int, out: Path) -> dict:
                                                   out / "data" / f"dataset_{labeller}_reward", seed, config,
                                                   "image" if labeller == "vlm" else "state")
         datasets[arm] = Path(result["reward"][labeller]["dataset"])
+    if "filtered_bc" in arms and collection["success_rate"] == 0:
+        print(f"[seed {seed}] no episode succeeded: the filtered-BC reference is skipped", flush=True)
+        arms.remove("filtered_bc")
     for arm in arms:
         print(f"[seed {seed}] training {LABELS[arm]}", flush=True)
         result["arms"][arm] = train_arm(arm, datasets[arm], out / "train" / arm, seed, config)
