@@ -106,3 +106,13 @@ def test_tiny_experiment_end_to_end_with_every_arm(tmp_path, monkeypatch):
     assert len(server.requests) >= 12  # the camera frames went to the (local) VLM
     with pytest.raises(FileExistsError):  # a finished run is never overwritten
         run_vlm_iql_experiment(config, out)
+
+
+def test_run_experiment_resolves_budget_overrides_and_seeds(monkeypatch, tmp_path):
+    import robot_irl.experiments.vlm_iql as module
+    from robot_irl.experiments.cli import run_experiment
+
+    seen = {}
+    monkeypatch.setattr(module, "run_vlm_iql_experiment", lambda config, out: seen.update(config=config, out=out))
+    run_experiment("vlm-iql", "default", {"episodes": 5}, seed=7, out=tmp_path / "x")
+    assert seen["config"].episodes == 5 and seen["config"].seeds == (7, 8) and seen["out"] == tmp_path / "x"

@@ -357,14 +357,3 @@ def run_adc_experiment(config: ADCExperimentConfig, out: str | Path) -> dict:
     print(f"results: {out / 'results.md'}, {out / 'results.json'}, {out / 'results.png'} "
           f"({results['wall_s']:.0f} s)")
     return results
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# command line (``robot-irl experiment adc``, parsed by robot_irl.experiments.cli)
-# ---------------------------------------------------------------------------------------------------------------
-def run_from_cli(budget: str, overrides: dict, seed: int | None, out: Path) -> dict:
-    """``robot-irl experiment adc``: the budget's config with ``overrides``, seeds starting at ``seed``."""
-    config = ADCExperimentConfig.budget(budget, **overrides)
-    if seed is not None:
-        config = config.replace(seeds=[seed + i for i in range(len(config.seeds))])
-    return run_adc_experiment(config, out)

@@ -1,7 +1,8 @@
 """``robot-irl experiment NAME``: the experiments' command line, light to import (no torch, no simulator).
 
 Every experiment is registered in :data:`EXPERIMENTS` with its help text and budget names; its module (imported
-only when it runs) provides ``BUDGETS`` and ``run_from_cli(budget, overrides, seed, out) -> results``. All
+only when it runs) provides ``BUDGETS``, a config class with ``budget(name, **overrides)`` and a ``seeds`` field, and
+a runner ``run(config, out) -> results``. All
 experiments share the same flags: ``--budget`` (a named size; ``small`` is a smoke run), ``--seed`` (the first
 seed), ``--out`` (a new or empty run folder), ``--config`` (overrides of the experiment's config dataclass, inline
 YAML/JSON or a file) and ``--no-progress``.
@@ -20,10 +21,12 @@ from robot_irl.core.registry import Registry
 
 @dataclass(frozen=True)
 class ExperimentEntry:
-    module: str  # provides BUDGETS and run_from_cli
+    module: str  # provides BUDGETS, the config class and the runner
     help: str
     budgets: tuple[str, ...]
     budget_help: str
+    config: str  # the config class's name in ``module``
+    runner: str  # ``runner(config, out) -> results`` in ``module``
     default_budget: str = "default"
 
 
@@ -33,19 +36,22 @@ EXPERIMENTS.register("adc", ExperimentEntry(
     "BC on traditional vs ADC data, evaluated with and without held-out perturbations (the ADC paper's "
     "data-efficiency table)",
     ("default", "large", "small"),
-    "small: ~1 min smoke run; default: ~15-20 min, 3 seeds; large: 5 seeds, more data"))
+    "small: ~1 min smoke run; default: ~15-20 min, 3 seeds; large: 5 seeds, more data",
+    "ADCExperimentConfig", "run_adc_experiment"))
 EXPERIMENTS.register("vlm-iql", ExperimentEntry(
     "robot_irl.experiments.vlm_iql",
     "BC vs IQL with the true reward vs IQL with oracle- and VLM-preference reward models, on sub-optimal data "
     "(Real-World Offline RL from VLM Feedback)",
     ("default", "large", "small"),
-    "small: ~3 min (the demo's); default: ~25 min, 2 seeds; large: 5 seeds, more data and steps"))
+    "small: ~3 min (the demo's); default: ~25 min, 2 seeds; large: 5 seeds, more data and steps",
+    "VLMIQLExperimentConfig", "run_vlm_iql_experiment"))
 EXPERIMENTS.register("hib", ExperimentEntry(
     "robot_irl.experiments.hib",
     "DR-only, oracle, RMA and HIB legged policies on the same budget and seeds, evaluated on train/held-out "
     "dynamics and a sim2sim robot (the HIB paper's comparison)",
     ("default", "large", "small"),
-    "small: ~1 min smoke run; default: under an hour on 2 CPU cores; large: more steps, bigger nets, 3 seeds"))
+    "small: ~1 min smoke run; default: under an hour on 2 CPU cores; large: more steps, bigger nets, 3 seeds",
+    "HIBExperimentConfig", "run_hib_experiment"))
 
 
 def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
@@ -76,30 +82,33 @@ def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
 
 def load_overrides(text: str | None) -> dict:
     """``--config``: a mapping of config fields, inline YAML/JSON or a YAML/JSON file."""
-    if not text:
-        return {}
-    import yaml
+    from robot_irl.cli import CliError, _load_mapping
 
-    path = Path(text)
     try:
-        data = yaml.safe_load(path.read_text()) if path.is_file() else yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config: not valid YAML/JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config: expected a mapping of config fields, got {type(data).__name__}")
-    return data
+        return _load_mapping(text, "--config")
+    except CliError as e:
+        raise ConfigError(str(e)) from None
+
+
+def run_experiment(name: str, budget: str, overrides: dict | None = None, seed: int | None = None,
+                   out: str | Path | None = None) -> dict:
+    """Run experiment ``name`` at ``budget`` with config ``overrides``; ``seed`` shifts the budget's seeds to
+    ``seed, seed + 1, ...``; ``out`` defaults to ``runs/experiments/<name>-<time>``."""
+    entry = EXPERIMENTS.get(name)
+    module = importlib.import_module(entry.module)
+    config = getattr(module, entry.config).budget(budget, **(overrides or {}))
+    if seed is not None:
+        config = config.replace(seeds=[seed + i for i in range(len(config.seeds))])
+    out = Path(out) if out else Path("runs/experiments") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return getattr(module, entry.runner)(config, out)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from robot_irl.cli import _headless_env
 
     _headless_env()
-    entry = EXPERIMENTS.get(args.experiment)
     overrides = load_overrides(args.config)
     if args.no_progress:
         overrides["progress"] = False
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("runs/experiments") / f"{args.experiment}-{stamp}"
-    module = importlib.import_module(entry.module)
-    module.run_from_cli(args.budget, overrides, args.seed, out)
+    run_experiment(args.experiment, args.budget, overrides, args.seed, args.out)
     return 0

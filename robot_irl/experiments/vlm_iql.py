@@ -505,11 +505,3 @@ def run_vlm_iql_experiment(config: VLMIQLExperimentConfig, out: str | Path) -> d
     print("\n" + markdown)
     print(f"results: {out / 'results.md'}, {out / 'results.json'}, {out / 'results.png'} ({results['wall_s']:.0f} s)")
     return results
-
-
-def run_from_cli(budget: str, overrides: dict, seed: int | None, out: Path) -> dict:
-    """``robot-irl experiment vlm-iql``: the budget's config with ``overrides``, seeds starting at ``seed``."""
-    config = VLMIQLExperimentConfig.budget(budget, **overrides)
-    if seed is not None:
-        config = config.replace(seeds=[seed + i for i in range(len(config.seeds))])
-    return run_vlm_iql_experiment(config, out)
