@@ -11,31 +11,11 @@ The graph is defined once, in :func:`robot_irl.graphs.legged` (``robot-irl up le
 spec); on hardware its driver config is ``hardware/go1_ros2_control.yaml`` unless ``driver_config`` overrides
 entries of it.
 """
-# `launch` is the ROS 2 launch package, not this repository's launch/ folder (ruff's isort mistakes it for ours)
-import importlib.util  # noqa: I001
-from pathlib import Path
-
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-
-from robot_irl.graphs import build_graph
-
-
-def _bringup_launch():
-    """``bringup.launch.py`` beside this file (its arguments and ``to_launch_node``)."""
-    spec = importlib.util.spec_from_file_location("robot_irl_bringup_launch",
-                                                  Path(__file__).with_name("bringup.launch.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_BRINGUP = _bringup_launch()
+from robot_irl.ros.launch_description import BRINGUP_ARGUMENTS, graph_launch_description
 
 #: launch argument -> (default, description): bringup's (minus cameras), plus the policy's
 ARGUMENTS = {
-    **{k: v for k, v in _BRINGUP.ARGUMENTS.items() if k != "cameras"},
+    **{k: v for k, v in BRINGUP_ARGUMENTS.items() if k != "cameras"},
     "task": ("", "simulated task: go1_flat (default) or go1_rough; ignored on hardware"),
     "policy": ("", "checkpoint folder of the trained legged policy (required)"),
     "command": ("", "velocity command vx,vy,wz until /robot_irl/cmd_vel arrives (default 0,0,0: stand)"),
@@ -43,12 +23,5 @@ ARGUMENTS = {
 }
 
 
-def _nodes(context, *args, **kwargs):
-    values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    return [_BRINGUP.to_launch_node(spec) for spec in build_graph("legged", **values).nodes]
-
-
-def generate_launch_description() -> LaunchDescription:
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text)
-                for name, (default, text) in ARGUMENTS.items()]
-    return LaunchDescription([*declared, OpaqueFunction(function=_nodes)])
+def generate_launch_description():
+    return graph_launch_description("legged", ARGUMENTS)
