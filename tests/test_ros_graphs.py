@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import io
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,6 +12,7 @@ pytest.importorskip("rclpy")
 import rclpy
 import rclpy.signals
 from rclpy.context import Context
+from up_process import UpProcess
 
 from robot_irl.graphs import GraphSpec, NodeSpec
 from robot_irl.launcher import run_graph
@@ -28,27 +27,6 @@ def context():
     rclpy.init(args=[], context=ctx, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     yield ctx
     ctx.shutdown()
-
-
-class UpProcess:
-    """``robot_irl.launcher.up(...)`` in a child process, as ``robot-irl up`` runs it."""
-
-    def __init__(self, **kwargs) -> None:
-        code = f"import sys; from robot_irl.launcher import up; sys.exit(up(**{kwargs!r}))"
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-
-    def interrupt(self, timeout: float = 20.0) -> tuple[int, str]:
-        """Ctrl-C, as a terminal would send it; returns (exit code, output)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-            pytest.fail(f"up did not stop on SIGINT within {timeout}s:\n{out}")
-        return self.proc.returncode, out
 
 
 def positions(probe) -> np.ndarray:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -20,6 +17,7 @@ import rclpy
 import rclpy.signals
 from geometry_msgs.msg import Twist
 from rclpy.context import Context
+from up_process import UpProcess
 
 from robot_irl.core.contracts import Policy
 from robot_irl.core.features import Feature, vector
@@ -102,26 +100,6 @@ def rig(context):
         pnode.close()
         node.close()
         probe.destroy_node()
-
-
-class UpProcess:
-    """``robot_irl.launcher.up(...)`` in a child process, as ``robot-irl up`` runs it."""
-
-    def __init__(self, **kwargs) -> None:
-        code = f"import sys; from robot_irl.launcher import up; sys.exit(up(**{kwargs!r}))"
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-
-    def interrupt(self, timeout: float = 30.0) -> tuple[int, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-            pytest.fail(f"up did not stop on SIGINT within {timeout}s:\n{out}")
-        return self.proc.returncode, out
 
 
 def _label(msg) -> str:
