@@ -136,7 +136,9 @@ def train_fake(kind: str, iterations: int, seed: int = 0, tmp_path=None, **ac) -
     config = LeggedTrainConfig.from_dict({
         "num_envs": 256, "steps_per_env": 16, "total_steps": 256 * 16 * iterations, "seed": seed, "progress": False,
         "checkpoint_every": 0, "actor_critic": {"kind": kind, "actor_hidden": [64, 64], "critic_hidden": [64, 64],
-                                                 "init_noise_std": 0.5, **ac}})
+                                                 "init_noise_std": 0.5, **ac},
+        # the algorithm's own (rsl_rl) settings: the fake env tests PPO, not the Go1 training recipe
+        "ppo": PPOConfig().to_dict()})
     runner = LeggedRunner(config, tmp_path, env=FakeVecEnv(256, seed=seed))
     runner._start()
     while runner.iteration < config.iterations:

@@ -54,8 +54,24 @@ def test_each_kind_trains_and_writes_its_run(checkpoints, kind):
     assert ("adaptation_mse" in rows[-1]) == (kind == "rma")
     assert ("infonce" in rows[0] and "kl_z" in rows[0]) == (kind == "hib")
     config = json.loads((run / "checkpoint/config.json").read_text())
-    assert config["kind"] == kind and config["dims"]["obs_dim"] == 45 and config["dims"]["act_dim"] == 12
+    # the training recipe's observation: 45 proprioceptive values + the 2 Hz gait clock (sin, cos)
+    assert config["kind"] == kind and config["dims"]["obs_dim"] == 47 and config["dims"]["act_dim"] == 12
     assert config["privileged_names"][0] == "friction" and config["proprio_spec"]["joint_names"][0] == "FR_hip"
+    assert config["proprio_spec"]["gait_frequency"] == 2.0 and config["proprio_spec"]["names"][-1] == "clock.cos"
+    assert config["train"]["ppo"]["gamma"] == 0.97 and config["env"]["gait"]["frequency"] == 2.0
+
+
+@pytest.mark.unit
+def test_config_overrides_merge_onto_the_training_recipe():
+    from robot_irl.legged.train import LeggedTrainConfig, recipe_env
+
+    config = LeggedTrainConfig.from_dict({"ppo": {"epochs": 1}, "env": {"gait": {"lift": 0.1}}})
+    assert config.ppo.epochs == 1 and config.ppo.gamma == 0.97 and config.ppo.desired_kl == 0.02
+    assert config.env["gait"] == {"frequency": 2.0, "lift": 0.1}
+    assert config.env["rewards"] == recipe_env()["rewards"]  # the reward clip and gait reward kept
+    assert LeggedTrainConfig.from_dict(config.to_dict()) == config  # a saved config loads as saved
+    off = LeggedTrainConfig.from_dict({"env": {"gait": {"frequency": 0.0}, "rewards": {"gait_contact": 0.0}}})
+    assert off.env["gait"]["frequency"] == 0.0 and off.env["rewards"]["only_positive_rewards"] is True
 
 
 def test_resume_continues_exactly_on_the_go1_env(tmp_path):

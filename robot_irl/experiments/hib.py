@@ -55,11 +55,10 @@ LABELS = {"dr": "DR only", "oracle": "oracle (privileged)", "rma": "RMA", "hib":
 
 def _cpu_train() -> LeggedTrainConfig:
     """The CPU-friendly training setup every budget starts from (the learner, not physics, bounds CPU training:
-    [128, 128] networks, 128 envs x 24 steps per iteration, a smaller initial action noise; legged_gym's
-    positive-reward clip as in every legged run)."""
+    [128, 128] networks, 128 envs x 24 steps per iteration, a smaller initial action noise; the env and PPO of
+    :mod:`robot_irl.legged.train`'s recipe: reward clip, gait clock and its reward, gamma 0.97)."""
     return LeggedTrainConfig(
-        num_envs=128, steps_per_env=24, total_steps=1_500_000, checkpoint_every=0, log_every=5, progress=False,
-        env={"rewards": {"only_positive_rewards": True}},
+        num_envs=128, steps_per_env=24, total_steps=2_000_000, checkpoint_every=0, log_every=5, progress=False,
         actor_critic=ActorCriticConfig(actor_hidden=(128, 128), critic_hidden=(128, 128), init_noise_std=0.5))
 
 
@@ -70,7 +69,7 @@ class HIBExperimentConfig(Config):
     seeds: tuple[int, ...] = (0, 1)
     train: LeggedTrainConfig = field(default_factory=_cpu_train)
     rma_teacher: Literal["own", "oracle"] = "own"
-    eval_episodes: int = 32
+    eval_episodes: int = 64
     eval_seed: int = 10_000
     eval_max_steps: int = 0  # 0: the env's time limit (20 s)
     eval_commands: Literal["sampled", "fixed"] = "sampled"
@@ -115,9 +114,10 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-#: env steps per policy and seed: small 1.5k (a smoke run), default 1.5M (bench/bench_ppo.py: 5-7k samples/s end
-#: to end on 2 cores with [128, 128] nets, HIB's learner the slowest: ~4-5 min per policy, so 4 policies x 2 seeds
-#: + 24 evaluations fit in an hour), large 10M per policy on rsl_rl's [512, 256, 128], 3 seeds
+#: env steps per policy and seed: small 1.5k (a smoke run), default 2M (bench/bench_ppo.py: 5-7k samples/s end
+#: to end on 2 cores with [128, 128] nets, HIB's learner the slowest: ~5-6 min per policy, so 4 policies x 2 seeds
+#: + 24 evaluations fit in about an hour; the recipe's DR policy tracks at 0.14 m/s after 2M, see
+#: robot_irl.legged.train), large 10M per policy on rsl_rl's [512, 256, 128], 3 seeds
 BUDGETS: dict[str, dict[str, Any]] = {
     "small": {"seeds": [0], "eval_episodes": 4, "eval_max_steps": 100,
               "train": {"num_envs": 16, "total_steps": 16 * 24 * 4, "log_every": 1,
@@ -207,8 +207,8 @@ def aggregate(per_seed: dict[int, dict], config: HIBExperimentConfig) -> dict[st
         row: dict[str, Any] = {}
         for condition in config.conditions:
             row[condition] = {}
-            for metric, _ in METRICS:
-                values = [r["evaluation"][kind][condition][metric] for r in per_seed.values()]
+            for metric in [m for m, _ in METRICS] + ["mean_command_speed"]:
+                values = [r["evaluation"][kind][condition].get(metric, float("nan")) for r in per_seed.values()]
                 row[condition][metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)),
                                           "values": values}
         training = [r["training"][kind] for r in per_seed.values()]
@@ -250,11 +250,14 @@ def results_markdown(table: dict[str, dict], config: HIBExperimentConfig, wall_s
            if config.rma_teacher == "own" else
            "RMA's teacher is the oracle run; its env steps count the teacher's and the adaptation's")
     clipped = ", clipped at 0 per step" if t.env.get("rewards", {}).get("only_positive_rewards") else ""
+    standing = ", ".join(f"{LABELS[c]} {np.mean([row[c]['mean_command_speed']['mean'] for row in table.values()]):.3f}"
+                         for c in config.conditions)
     note = (f"Go1 `{config.task}`, velocity tracking; PPO ({t.num_envs} envs x {t.steps_per_env} steps per "
             f"iteration, actor/critic {list(t.actor_critic.actor_hidden)}), `{t.randomization}` randomization in "
             f"training; {config.eval_episodes} deterministic evaluation episodes per condition and seed "
             f"(seed {config.eval_seed}, {config.eval_commands} commands); mean ± std over seeds "
-            f"{list(config.seeds)}. Lin err: mean |v_xy - cmd_xy| (m/s) over each episode; falls: fraction of "
+            f"{list(config.seeds)}. Lin err: mean |v_xy - cmd_xy| (m/s) over each episode (standing still would "
+            f"score the mean commanded speed: {standing}); falls: fraction of "
             f"episodes ending in a fall; steps: mean episode length (the limit is {_limit(config)} steps); "
             f"return: the training reward (legged_gym terms{clipped}). sim2sim: the "
             f"`{variant}` robot under `{randomization}` randomization. {rma}. Wall time {wall_s / 60:.1f} min.")

@@ -9,6 +9,11 @@ buffer (RMA: 50 steps, HIB: 8; restarted by :meth:`~LeggedPolicy.reset`), normal
 in the checkpoint and returns ``default pose + action_scale * action``: joint position targets, which the driver's
 safety layer then clamps. Actions are deterministic (the Gaussian's mean; HIB's latent is ``mu``).
 
+A policy trained with the gait prior (:mod:`robot_irl.legged.gait`, the ``gait`` of the env config in the
+checkpoint) keeps its own gait clock: the time since :meth:`~LeggedPolicy.reset` (its step count times the
+policy period), which enters the observation as the env's does, and, with the trot generator, adds
+:func:`~robot_irl.legged.gait.trot_offsets` to the targets exactly as the env did in training.
+
 Deployable kinds: ``dr``, ``rma`` (adaptation module + teacher actor) and ``hib``. An ``oracle`` needs the
 privileged dynamics vector, which no real robot measures: it acts only where the observation carries it
 (``observation["privileged"]``; the simulated Go1's sim-only ``observation.environment_state`` entries
@@ -41,6 +46,7 @@ class LeggedPolicy(Policy):
     def __init__(self, checkpoint: str | Path, device: str = "cpu", command=(0.0, 0.0, 0.0),
                  num_threads: int | None = None) -> None:
         from robot_irl.learn.ppo import HistoryBuffer
+        from robot_irl.legged.gait import GaitConfig
         from robot_irl.legged.observations import ProprioSpec
         from robot_irl.legged.train import load_ppo_checkpoint
 
@@ -62,6 +68,10 @@ class LeggedPolicy(Policy):
         if train_clip:
             self.action_clip = min(self.action_clip, train_clip)
         self.default_pose = np.asarray(self.spec.default_pose, dtype=np.float32)
+        self.dt = float(self.config.get("dt", 0.02))
+        self.gait = GaitConfig.from_dict(self.config.get("env", {}).get("gait", env.get("gait", {})),
+                                         where=f"{self.checkpoint}: gait")
+        self.steps = 0  # policy steps since reset(): the gait clock
         self.history_length = self.ppo.history_length
         self.history = HistoryBuffer(1, self.history_length, self.ppo.obs_dim, self.device)
         self.command = np.asarray(command, dtype=np.float32)
@@ -128,6 +138,18 @@ class LeggedPolicy(Policy):
     def reset(self, seed: int | None = None) -> None:
         self.history.reset()
         self.last_action = np.zeros(self.ppo.act_dim, dtype=np.float32)
+        self.steps = 0
+
+    @property
+    def time_s(self) -> float:
+        """Seconds since :meth:`reset` (the gait clock's time of the next :meth:`act`)."""
+        return self.steps * self.dt
+
+    def gait_offsets(self) -> np.ndarray:
+        """(12,) the trot generator's joint-target offsets for the next :meth:`act` (zeros without one)."""
+        from robot_irl.legged.gait import trot_offsets
+
+        return trot_offsets(self.time_s, self.command, self.gait).astype(np.float32)
 
     @torch.no_grad()
     def act_batch(self, proprio_history, privileged=None) -> np.ndarray:
@@ -161,7 +183,7 @@ class LeggedPolicy(Policy):
         if not np.all(np.isfinite(state)):
             raise LeggedPolicyError("LeggedPolicy.act: observation.state holds NaN or inf")
         try:
-            return proprio_from_state(state, self.command, self.last_action, self.spec)
+            return proprio_from_state(state, self.command, self.last_action, self.spec, self.time_s)
         except ValueError as e:
             raise LeggedPolicyError(f"LeggedPolicy.act: {e}") from None
 
@@ -173,5 +195,7 @@ class LeggedPolicy(Policy):
         if privileged is None and self._privileged_index is not None:
             privileged = np.asarray(observation["observation.environment_state"])[self._privileged_index]
         action = self.act_batch(hist.cpu().numpy(), None if privileged is None else np.atleast_2d(privileged))[0]
+        target = self.default_pose + self.gait_offsets() + self.action_scale * action
         self.last_action = action
-        return (self.default_pose + self.action_scale * action).astype(np.float32)
+        self.steps += 1
+        return target.astype(np.float32)
