@@ -88,6 +88,17 @@ def test_config_round_trip_and_strictness():
         _Cfg.from_dict({"sizes": [1, 2.5]})
 
 
+def test_merge_dicts_lays_overrides_over_nested_defaults():
+    from robot_irl.core.config import merge_dicts
+
+    base = {"env": {"rewards": {"clip": True, "gait": 1.0}, "gait": {"frequency": 2.0}}, "seed": 0}
+    merged = merge_dicts(base, {"env": {"rewards": {"gait": 0.5}}, "seed": 3, "new": [1]})
+    assert merged == {"env": {"rewards": {"clip": True, "gait": 0.5}, "gait": {"frequency": 2.0}}, "seed": 3,
+                      "new": [1]}
+    assert base["env"]["rewards"]["gait"] == 1.0  # the defaults are not changed
+    assert merge_dicts(base, {"env": 5})["env"] == 5  # a non-dict replaces a dict
+
+
 def test_malformed_driver_config_names_the_field():
     with pytest.raises(ConfigError, match="driver mock config.joints: expected an integer"):
         make_driver("mock", {"joints": "three"})

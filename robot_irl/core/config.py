@@ -135,5 +135,15 @@ def check(cond: bool, where: str, message: str) -> None:
         raise ConfigError(f"{where}: {message}")
 
 
-__all__ = ["Config", "ConfigError", "check"]
+def merge_dicts(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` laid over it, nested dicts merged key by key (neither argument is changed): how
+    overrides from a command line, a budget or a YAML file meet a config's defaults."""
+    out = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_dicts(out[key], value) if both else value
+    return out
+
+
+__all__ = ["Config", "ConfigError", "check", "merge_dicts"]
 _ = typing  # keep typing imported for get_type_hints on postponed annotations

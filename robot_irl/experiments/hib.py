@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from robot_irl.core.config import Config, ConfigError, check
+from robot_irl.core.config import Config, ConfigError, check, merge_dicts
 from robot_irl.learn.ppo import KINDS, ActorCriticConfig
 from robot_irl.legged.train import LeggedTrainConfig
 
@@ -103,15 +103,9 @@ class HIBExperimentConfig(Config):
         """``small`` (a smoke run, a few minutes), ``default`` (< 1 hour on 2 CPU cores) or ``large``."""
         if name not in BUDGETS:
             raise ConfigError(f"unknown budget {name!r}; known budgets: {sorted(BUDGETS)}")
-        base = _merge(cls().to_dict(), BUDGETS[name])
-        return cls.from_dict(_merge(base, overrides), where=f"HIBExperimentConfig (budget {name!r})")
+        base = merge_dicts(cls().to_dict(), BUDGETS[name])
+        return cls.from_dict(merge_dicts(base, overrides), where=f"HIBExperimentConfig (budget {name!r})")
 
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 #: env steps per policy and seed: small 1.5k (a smoke run), default 2M (bench/bench_ppo.py: 5-7k samples/s end

@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from robot_irl.core.config import merge_dicts
+
 #: the policy kinds of :class:`robot_irl.learn.ppo.ActorCriticConfig` (kept here so parsing imports no torch)
 POLICY_KINDS = ("dr", "oracle", "rma", "hib")
 RANGES = ("train", "held_out", "none")
@@ -57,12 +59,6 @@ def add_ppo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
 
 def train_config_from_args(args: argparse.Namespace):
     """The :class:`~robot_irl.legged.train.LeggedTrainConfig` of ``robot-irl train ppo``'s flags."""
@@ -70,7 +66,7 @@ def train_config_from_args(args: argparse.Namespace):
     from robot_irl.experiments.cli import load_overrides
     from robot_irl.legged.train import LeggedTrainConfig
 
-    data = _merge({}, load_overrides(args.config))
+    data = merge_dicts({}, load_overrides(args.config))
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps: must be >= 1, got {args.steps}")
     flags = {"task": args.task, "total_steps": args.steps, "num_envs": args.num_envs, "seed": args.seed,

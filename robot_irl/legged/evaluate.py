@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_irl.core.config import merge_dicts
+
 #: (vx, vy, wz) commands of the fixed evaluation set
 FIXED_COMMANDS = ((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), (-0.5, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.8),
                   (0.5, 0.0, -0.5), (0.0, 0.0, 0.0), (0.8, 0.2, 0.3))
@@ -57,7 +59,7 @@ def evaluate_legged(checkpoint: str | Path | Any, randomization: str | dict | An
     policy = _policy(checkpoint, device, None)
     train = policy.config.get("train", {})
     task = task or train.get("task", "go1_flat")
-    overrides = _merge(train.get("env", {}), env_overrides or {})  # the training env's settings (rewards, gait, ...)
+    overrides = merge_dicts(train.get("env", {}), env_overrides or {})  # the training env (rewards, gait, ...)
     if max_steps is not None:
         if max_steps < 1:
             raise ValueError(f"evaluate_legged: max_steps must be >= 1, got {max_steps}")
@@ -101,12 +103,6 @@ def evaluate_legged(checkpoint: str | Path | Any, randomization: str | dict | An
     result["max_episode_steps"] = int(describe.get("max_episode_steps", steps))
     return result
 
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def _name(randomization) -> str:

@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_irl.core.config import Config, check
+from robot_irl.core.config import Config, check, merge_dicts
 from robot_irl.learn.ppo import ActorCriticConfig, PPOConfig
 
 RUNNER_STATE = "runner_state.safetensors"
@@ -88,12 +88,6 @@ def recipe_ppo() -> PPOConfig:
     discount) and a looser trust region (desired KL 0.02) for the adaptive learning rate."""
     return PPOConfig(gamma=0.97, desired_kl=0.02)
 
-
-def _deep_merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 @dataclass
@@ -128,7 +122,7 @@ class LeggedTrainConfig(Config):
         {"gait_contact": 0}}}``)."""
         data = dict(data or {})
         if isinstance(data.get("env"), dict):
-            data["env"] = _deep_merge(recipe_env(), data["env"])
+            data["env"] = merge_dicts(recipe_env(), data["env"])
         if isinstance(data.get("ppo"), dict):
             data["ppo"] = {**recipe_ppo().to_dict(), **data["ppo"]}
         return super().from_dict(data, where)
