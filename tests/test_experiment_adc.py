@@ -86,6 +86,16 @@ def test_command_line_parses_and_rejects():
     with pytest.raises(SystemExit):
         _parser().parse_args(["experiment", "adc", "--budget", "tiny"])
     assert set(EXPERIMENTS.get("adc").budgets) == set(BUDGETS)  # the light parser knows the real budgets
+    # --resume only where the runner can continue a run (hib), and only with the folder to continue
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["experiment", "adc", "--resume"])
+    assert _parser().parse_args(["experiment", "hib", "--resume", "--out", "x"]).resume
+    from robot_irl.experiments.cli import run_experiment
+
+    with pytest.raises(ConfigError, match=r"'adc' cannot resume; resumable experiments: \['hib'\]"):
+        run_experiment("adc", "small", resume=True, out="x")
+    with pytest.raises(ConfigError, match="--resume needs the --out"):
+        run_experiment("hib", "small", resume=True)
 
 
 def test_tiny_experiment_end_to_end(tmp_path):

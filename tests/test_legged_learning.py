@@ -281,3 +281,13 @@ def test_hib_experiment_end_to_end(tmp_path, capsys):
         HIBExperimentConfig.budget("small", policies=["dr", "ppo"])
     with pytest.raises(FileExistsError):
         run_from_cli("small", overrides, seed=7, out=out)
+    # resume: a lost evaluation is redone, everything finished is reused, a changed config is refused
+    (out / "seed7" / "hib" / "evaluation.json").unlink()
+    capsys.readouterr()
+    again = run_from_cli("small", overrides, seed=7, out=out, resume=True)
+    printed = capsys.readouterr().out
+    assert printed.count("evaluation reused") == 3 and "resuming HIB" in printed
+    assert again["table"]["dr"]["train"] == table["dr"]["train"]
+    assert again["table"]["hib"]["held_out"] == table["hib"]["held_out"]  # deterministic evaluation, redone
+    with pytest.raises(ConfigError, match=r"differs from the saved one in \['eval_episodes'\]"):
+        run_from_cli("small", {**overrides, "eval_episodes": 3}, seed=7, out=out, resume=True)

@@ -5,7 +5,8 @@ only when it runs) provides ``BUDGETS``, a config class with ``budget(name, **ov
 a runner ``run(config, out) -> results``. All
 experiments share the same flags: ``--budget`` (a named size; ``small`` is a smoke run), ``--seed`` (the first
 seed), ``--out`` (a new or empty run folder), ``--config`` (overrides of the experiment's config dataclass, inline
-YAML/JSON or a file) and ``--no-progress``.
+YAML/JSON or a file) and ``--no-progress``; experiments registered ``resumable`` also take ``--resume`` (continue an
+interrupted run in ``--out``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class ExperimentEntry:
     config: str  # the config class's name in ``module``
     runner: str  # ``runner(config, out) -> results`` in ``module``
     default_budget: str = "default"
+    resumable: bool = False  # the runner takes ``resume=True``: continue an interrupted run in ``out``
 
 
 EXPERIMENTS: Registry[ExperimentEntry] = Registry("experiment")
@@ -51,7 +53,7 @@ EXPERIMENTS.register("hib", ExperimentEntry(
     "dynamics and a sim2sim robot (the HIB paper's comparison)",
     ("default", "large", "small"),
     "small: ~1 min smoke run; default: under an hour on 2 CPU cores; large: more steps, bigger nets, 3 seeds",
-    "HIBExperimentConfig", "run_hib_experiment"))
+    "HIBExperimentConfig", "run_hib_experiment", resumable=True))
 
 
 def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
@@ -76,6 +78,10 @@ def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument("--config", default=None, help="overrides of the experiment's config, inline YAML/JSON or a "
                                                       "file")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if entry.resumable:
+            p.add_argument("--resume", action="store_true",
+                           help="continue the interrupted run in --out (same budget and config): finished parts are "
+                                "reused, an unfinished training continues from its checkpoint")
     parser.set_defaults(func=cmd_experiment)
     return parser
 
@@ -91,16 +97,23 @@ def load_overrides(text: str | None) -> dict:
 
 
 def run_experiment(name: str, budget: str, overrides: dict | None = None, seed: int | None = None,
-                   out: str | Path | None = None) -> dict:
+                   out: str | Path | None = None, resume: bool = False) -> dict:
     """Run experiment ``name`` at ``budget`` with config ``overrides``; ``seed`` shifts the budget's seeds to
-    ``seed, seed + 1, ...``; ``out`` defaults to ``runs/experiments/<name>-<time>``."""
+    ``seed, seed + 1, ...``; ``out`` defaults to ``runs/experiments/<name>-<time>``; ``resume`` continues an
+    interrupted run in ``out`` (experiments registered ``resumable``)."""
     entry = EXPERIMENTS.get(name)
+    if resume and not entry.resumable:
+        resumable = [n for n in EXPERIMENTS.names() if EXPERIMENTS.get(n).resumable]
+        raise ConfigError(f"experiment {name!r} cannot resume; resumable experiments: {resumable}")
+    if resume and not out:
+        raise ConfigError("--resume needs the --out folder of the run to continue")
     module = importlib.import_module(entry.module)
     config = getattr(module, entry.config).budget(budget, **(overrides or {}))
     if seed is not None:
         config = config.replace(seeds=[seed + i for i in range(len(config.seeds))])
     out = Path(out) if out else Path("runs/experiments") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return getattr(module, entry.runner)(config, out)
+    runner = getattr(module, entry.runner)
+    return runner(config, out, resume=True) if resume else runner(config, out)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -110,5 +123,5 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     overrides = load_overrides(args.config)
     if args.no_progress:
         overrides["progress"] = False
-    run_experiment(args.experiment, args.budget, overrides, args.seed, args.out)
+    run_experiment(args.experiment, args.budget, overrides, args.seed, args.out, getattr(args, "resume", False))
     return 0

@@ -163,8 +163,9 @@ def evaluate_policy(checkpoint: str, config: HIBExperimentConfig, label: str) ->
     return out
 
 
-def run_seed(config: HIBExperimentConfig, seed: int, out: Path) -> dict:
-    """Train and evaluate every policy for one seed."""
+def run_seed(config: HIBExperimentConfig, seed: int, out: Path, resume: bool = False) -> dict:
+    """Train and evaluate every policy for one seed. With ``resume``, a policy whose run folder holds a checkpoint
+    continues from it (a finished one is only reloaded) and a saved ``evaluation.json`` is reused."""
     from robot_irl.legged.train import train_legged
 
     result: dict[str, Any] = {"training": {}, "evaluation": {}}
@@ -174,9 +175,11 @@ def run_seed(config: HIBExperimentConfig, seed: int, out: Path) -> dict:
         if kind == "rma" and config.rma_teacher == "oracle":
             teacher = result["training"]["oracle"]["checkpoint"]
         tc = train_config(config, kind, seed, teacher)
-        print(f"[seed {seed}] training {LABELS[kind]}: {tc.total_steps} env steps ({tc.iterations} iterations of "
-              f"{tc.num_envs} envs x {tc.steps_per_env})" + (f", teacher {teacher}" if teacher else ""), flush=True)
-        summary = train_legged(tc, out / kind)
+        again = resume and (out / kind / "checkpoint" / "trainer_state.json").is_file()
+        print(f"[seed {seed}] {'resuming' if again else 'training'} {LABELS[kind]}: {tc.total_steps} env steps "
+              f"({tc.iterations} iterations of {tc.num_envs} envs x {tc.steps_per_env})"
+              + (f", teacher {teacher}" if teacher else ""), flush=True)
+        summary = train_legged(tc, out / kind, resume=again)
         final = summary["final"]
         result["training"][kind] = {
             "env_steps": summary["env_steps"] + summary["teacher_steps"], "own_env_steps": summary["env_steps"],
@@ -187,7 +190,15 @@ def run_seed(config: HIBExperimentConfig, seed: int, out: Path) -> dict:
         print(f"[seed {seed}] {LABELS[kind]}: {summary['train_time_s']:.0f} s, {summary['samples_per_s']:.0f} "
               "samples/s", flush=True)
     for kind in config.policies:
+        saved = out / kind / "evaluation.json"
+        if resume and saved.is_file():
+            result["evaluation"][kind] = json.loads(saved.read_text())
+            print(f"  {LABELS[kind]:<20} evaluation reused from {saved}", flush=True)
+            continue
         result["evaluation"][kind] = evaluate_policy(result["training"][kind]["checkpoint"], config, LABELS[kind])
+        tmp = saved.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result["evaluation"][kind], indent=2, default=str))
+        tmp.replace(saved)
     return result
 
 
@@ -289,19 +300,33 @@ def plot_results(table: dict[str, dict], config: HIBExperimentConfig, path: Path
 # ---------------------------------------------------------------------------------------------------------------
 # the experiment
 # ---------------------------------------------------------------------------------------------------------------
-def run_hib_experiment(config: HIBExperimentConfig, out: str | Path) -> dict:
-    """Run the whole experiment into the (new or empty) folder ``out``; returns what ``results.json`` holds."""
+def run_hib_experiment(config: HIBExperimentConfig, out: str | Path, resume: bool = False) -> dict:
+    """Run the whole experiment into the (new or empty) folder ``out``; returns what ``results.json`` holds.
+
+    ``resume``: continue an interrupted run in ``out`` (its ``config.json`` must hold this config): finished
+    policies and evaluations are reused, an unfinished training continues from its last checkpoint."""
     from robot_irl.legged.model import variant_differences
     from robot_irl.runs import prepare_run_dir, save_run_config
 
-    out = prepare_run_dir(out)
-    save_run_config(out, {"experiment": "hib", **config.to_dict()})
+    out = Path(out)
+    if resume:
+        saved = out / "config.json"
+        if not saved.is_file():
+            raise FileNotFoundError(f"cannot resume: {saved} does not exist (not a hib experiment folder)")
+        before = json.loads(saved.read_text())["config"]
+        now = json.loads(json.dumps({"experiment": "hib", **config.to_dict()}, default=str))
+        changed = sorted(k for k in set(before) | set(now) if k != "progress" and before.get(k) != now.get(k))
+        if changed:
+            raise ConfigError(f"cannot resume {out}: the config differs from the saved one in {changed}")
+    else:
+        out = prepare_run_dir(out)
+        save_run_config(out, {"experiment": "hib", **config.to_dict()})
     print(f"sim2sim robot differs from the training robot in: {json.dumps(variant_differences('sim2sim'))}")
     started = time.time()
     per_seed: dict[int, dict] = {}
     for seed in config.seeds:
         seed_started = time.time()
-        per_seed[seed] = run_seed(config, seed, out / f"seed{seed}")
+        per_seed[seed] = run_seed(config, seed, out / f"seed{seed}", resume)
         per_seed[seed]["seed_s"] = round(time.time() - seed_started, 1)
     table = aggregate(per_seed, config)
     wall = time.time() - started
@@ -319,9 +344,9 @@ def run_hib_experiment(config: HIBExperimentConfig, out: str | Path) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # command line (``robot-irl experiment hib``, parsed by robot_irl.experiments.cli)
 # ---------------------------------------------------------------------------------------------------------------
-def run_from_cli(budget: str, overrides: dict, seed: int | None, out: Path) -> dict:
+def run_from_cli(budget: str, overrides: dict, seed: int | None, out: Path, resume: bool = False) -> dict:
     """``robot-irl experiment hib``: the budget's config with ``overrides``, seeds starting at ``seed``."""
     config = HIBExperimentConfig.budget(budget, **overrides)
     if seed is not None:
         config = config.replace(seeds=[seed + i for i in range(len(config.seeds))])
-    return run_hib_experiment(config, out)
+    return run_hib_experiment(config, out, resume)
