@@ -148,6 +148,114 @@ def test_kill_9_mid_episode_keeps_saved_episodes_and_the_bag_recovers_the_rest(c
         state, action = cols["observation.state"][mask], cols["action"][mask]
         assert np.abs(action - state).max() > 1e-3  # the arm was moving
         np.testing.assert_allclose(state[1:], state[:-1] + 0.5 * (action[:-1] - state[:-1]), atol=1e-5)
-    with pytest.raises(RecoverError, match="already recovered"):
-        recover(bag, out)
+    again = recover(bag, out)  # idempotent: reported, not appended
+    assert again.status == "already" and again.episode_index == 1
+    assert load_dataset(out).meta.total_episodes == 2
     assert interrupted_bags(tmp_path / "dataset_bags") == []
+
+
+# -- idempotence: whichever path form, whatever point a crash interrupted an earlier run ---------------------------
+
+def _interrupted_session(tmp_path):
+    """A dataset with one saved episode and the bag of a second one the recorder died recording (os._exit)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from std_msgs.msg import String
+from test_ros_recorder import FakeDriverNode, make_recorder
+rec = make_recorder({str(tmp_path / "ds")!r}, repo_id="test/adc", streaming_encoding=True)
+node = FakeDriverNode(rec)
+node.send("instruction", String(data="lift the red cube"))
+rec.start_episode()
+for k in range(1, 21):
+    node.tick(k)
+rec.save_episode()
+rec.start_episode()
+for k in range(21, 50):
+    node.tick(k)
+os._exit(0)  # dies mid-episode: LeRobot's video temp folder and the torn bag stay behind
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (bag,) = interrupted_bags(tmp_path / "ds_bags")
+    return tmp_path / "ds", bag
+
+
+def _run_cli(*argv):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "robot_irl.cli", *map(str, argv)], capture_output=True, text=True,
+                          timeout=240)
+
+
+def test_recover_is_idempotent_given_the_mcap_file_or_the_folder_and_cleans_encoder_leftovers(tmp_path):
+    out, bag = _interrupted_session(tmp_path)
+    assert list(out.glob("tmp*")), "expected LeRobot's temporary video folder left by the crash"
+    (mcap,) = bag.glob("*.mcap")
+    first = _run_cli("recover", "--bag", mcap, "--dataset", out)
+    assert first.returncode == 0, first.stderr
+    assert "as episode 1" in first.stdout
+    assert len((first.stdout + first.stderr).strip().splitlines()) <= 3, first.stdout + first.stderr  # no chatter
+    assert not list(out.glob("tmp*"))  # the interrupted recording's temporary video folder is gone
+    for form in (mcap, bag):  # again, in either form: nothing appended, exit 0
+        again = _run_cli("recover", "--bag", form, "--dataset", out)
+        assert again.returncode == 0 and "already recovered" in again.stdout, again.stdout + again.stderr
+    dataset = load_dataset(out)
+    assert dataset.meta.total_episodes == 2
+    records = read_jsonl(out / EPISODES_SIDECAR)
+    assert [r["metadata"].get("bag_id") for r in records] == [None, bag.name]
+    assert interrupted_bags(tmp_path / "ds_bags") == []
+    assert not (bag / "recovering.json").exists() and (bag / "recovered.json").is_file()
+
+
+def test_recover_refuses_an_episode_the_recorder_saved(tmp_path):
+    out, _ = _interrupted_session(tmp_path)
+    saved = read_jsonl(out / EPISODES_SIDECAR)[0]["metadata"]["bag"]
+    (mcap,) = (tmp_path / "ds_bags" / saved.rsplit("/", 1)[-1]).glob("*.mcap")
+    with pytest.raises(RecoverError, match="which the recorder saved"):
+        recover(mcap, out)
+
+
+def test_a_crash_between_lerobot_save_and_the_sidecar_record_is_completed_not_appended_twice(tmp_path, monkeypatch):
+    import robot_irl.data.lerobot_io as lerobot_io
+
+    out, bag = _interrupted_session(tmp_path)
+    real_append = lerobot_io.append_record
+
+    def die(path, record):
+        raise KeyboardInterrupt  # the process dies after LeRobot wrote the episode, before our record
+
+    monkeypatch.setattr(lerobot_io, "append_record", die)
+    with pytest.raises(KeyboardInterrupt):
+        recover(bag, out)
+    monkeypatch.setattr(lerobot_io, "append_record", real_append)
+    assert (bag / "recovering.json").is_file() and not (bag / "recovered.json").exists()
+    result = recover(bag, out)
+    assert result.status == "completed" and result.episode_index == 1
+    assert load_dataset(out).meta.total_episodes == 2
+    records = read_jsonl(out / EPISODES_SIDECAR)
+    assert len(records) == 2 and records[1]["metadata"]["bag_id"] == bag.name
+    assert records[1]["length"] == result.frames and records[1]["metadata"]["recovered"] is True
+    assert recover(bag, out).status == "already"
+
+
+def test_a_crash_between_the_sidecar_record_and_the_bag_marker_is_not_appended_twice(tmp_path, monkeypatch):
+    import robot_irl.collect.recover as rec
+
+    out, bag = _interrupted_session(tmp_path)
+
+    def die(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rec, "_mark_done", die)
+    with pytest.raises(KeyboardInterrupt):
+        recover(bag, out)
+    monkeypatch.undo()
+    assert interrupted_bags(tmp_path / "ds_bags") == [bag]  # not marked yet
+    assert recover(bag, out).status == "already"
+    assert load_dataset(out).meta.total_episodes == 2
+    assert interrupted_bags(tmp_path / "ds_bags") == []

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MARKER_TOPIC = "recorder/marker"
 RECOVERED_FILE = "recovered.json"
+RECOVERING_FILE = "recovering.json"  # written before appending, removed once done
 IMAGE_PREFIX = "observation.images."
 #: message type of each role on the driver node's topics (and the recorder's marker)
 ROLE_TYPES = {"observation": "std_msgs/msg/Float64MultiArray", "action_sent": "std_msgs/msg/Float64MultiArray",
@@ -239,6 +240,18 @@ def interrupted_bags(bag_dir: str | Path) -> list[Path]:
                   and not (p / "metadata.yaml").exists() and not (p / RECOVERED_FILE).exists())
 
 
+def bag_folder(path: str | Path) -> Path:
+    """The bag folder of ``path``: the folder itself, or the folder holding a given ``.mcap`` file."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".mcap":
+        return path.parent
+    if path.is_dir():
+        return path
+    if not path.exists():
+        raise RecoverError(f"bag {path} does not exist")
+    raise RecoverError(f"bag {path}: expected a bag folder (episode_..._<time>/) or the .mcap file in it")
+
+
 def replay(bag_path: str | Path) -> tuple[dict, list[Frame], PairingStats]:
     """(start marker, frames, pairing stats) of a bag, paired exactly as the recorder pairs live messages."""
     from robot_irl.data.bag import deserialize, read_bag
@@ -246,7 +259,7 @@ def replay(bag_path: str | Path) -> tuple[dict, list[Frame], PairingStats]:
     marker: dict | None = None
     assembler: FrameAssembler | None = None
     frames: list[Frame] = []
-    for message in read_bag(bag_path):
+    for message in read_bag(bag_folder(bag_path)):
         role = topic_role(message.topic)
         if role is None:
             continue
@@ -268,52 +281,141 @@ def replay(bag_path: str | Path) -> tuple[dict, list[Frame], PairingStats]:
     return marker, frames, assembler.stats
 
 
-def recover(bag_path: str | Path, dataset_root: str | Path, force: bool = False) -> int:
-    """Append the episode in ``bag_path`` to the dataset at ``dataset_root``; return the number of frames.
+@dataclass
+class RecoverResult:
+    """What :func:`recover` did: ``recovered`` (appended now), ``completed`` (an earlier run had appended the episode
+    but died before recording it; its record was written now) or ``already`` (nothing to do)."""
 
-    The dataset is opened with ``LeRobotRecorder(resume=True)``: its features, fps and robot type must match the
-    bag's driver, else nothing is written. The episode's sidecar record has ``recovered: true``, the bag's name
-    and the pairing counts. A bag already recovered (``recovered.json`` in it) is refused unless ``force``.
+    bag: Path
+    dataset: Path
+    episode_index: int
+    frames: int
+    status: str
+
+    def message(self) -> str:
+        what = {"recovered": f"recovered {self.frames} frames from {self.bag} into {self.dataset} as episode "
+                             f"{self.episode_index}",
+                "completed": f"completed an interrupted recovery: {self.bag} is episode {self.episode_index} of "
+                             f"{self.dataset} ({self.frames} frames)",
+                "already": f"{self.bag} was already recovered: episode {self.episode_index} of {self.dataset} "
+                           f"({self.frames} frames); nothing to do"}
+        return what[self.status]
+
+
+def bag_id_of(record: Mapping[str, Any]) -> str:
+    """The bag (folder name, unique per episode) a sidecar record came from; '' if none."""
+    meta = record.get("metadata") or {}
+    return str(meta.get("bag_id") or (Path(meta["bag"]).name if meta.get("bag") else ""))
+
+
+def recover(bag_path: str | Path, dataset_root: str | Path, force: bool = False) -> RecoverResult:
+    """Append the episode in ``bag_path`` (a bag folder or its ``.mcap`` file) to the dataset at ``dataset_root``.
+
+    Idempotent, whichever form the path takes: the episode's identity is its bag's folder name, stored as
+    ``metadata.bag_id`` in the dataset's sidecar record; a bag whose episode is in the dataset already (recovered,
+    or saved by the recorder) is never appended again (``force`` appends anyway). Never half-done: before
+    appending, ``recovering.json`` in the bag records the dataset's episode count and the episode's record; a run
+    that dies between LeRobot's save and the sidecar record is completed by the next one (the dataset then has one
+    episode more than records, of the bag's length), and ``recovered.json`` (written atomically last) marks the bag
+    done for ``--list``. The dataset is opened with ``LeRobotRecorder(resume=True)``: its features, fps and robot
+    type must match the bag's driver, else nothing is written.
     """
-    from robot_irl.data.lerobot_io import LeRobotRecorder
+    from robot_irl.data.lerobot_io import EPISODES_SIDECAR, LeRobotRecorder, read_jsonl
 
-    bag_path = Path(bag_path)
-    done = bag_path / RECOVERED_FILE
-    if done.exists() and not force:
-        raise RecoverError(f"bag {bag_path} was already recovered ({done}); pass force=True to append it again")
-    marker, frames, stats = replay(bag_path)
-    _refuse_saved(bag_path, dataset_root, force)
+    bag = bag_folder(bag_path)
+    root = Path(dataset_root)
+    records = read_jsonl(root / EPISODES_SIDECAR)
+    mine = [r for r in records if bag_id_of(r) == bag.name]
+    if mine and not force:
+        record = mine[-1]
+        if not (record.get("metadata") or {}).get("recovered"):
+            raise RecoverError(f"bag {bag} is episode {record['episode_index']} of {root}, which the recorder saved; "
+                               f"nothing to recover (--force appends it again)")
+        _mark_done(bag, root, record)
+        return RecoverResult(bag, root, int(record["episode_index"]), int(record["length"]), "already")
+    done = _read_json(bag / RECOVERED_FILE)
+    if done is not None and not force and _same_path(done.get("dataset"), root) is False:
+        raise RecoverError(f"bag {bag} was already recovered into {done.get('dataset')} (episode "
+                           f"{done.get('episode_index')}); --force appends it to {root} too")
+    marker, frames, stats = replay(bag)
     if not frames:
-        raise RecoverError(f"bag {bag_path} holds no complete frame to recover")
+        raise RecoverError(f"bag {bag} holds no complete frame to recover")
+    metadata = {"recovered": True, "bag": str(bag), "bag_id": bag.name,
+                "recorded_episode_index": marker.get("episode_index"), "dropped_frames_seen": stats.dropped,
+                "late_frames": stats.late, "perturbations": [p for f in frames for p in f.perturbations]}
     driver = build_driver(marker.get("driver_params", {}))
+    completed = _complete_interrupted(bag, root, records, frames, metadata, driver.fps) if not force else None
+    if completed is not None:
+        return completed
     obs_f, act_f, extra_f = collection_features(driver)
-    recorder = LeRobotRecorder(dataset_root, marker.get("repo_id") or f"local/{Path(dataset_root).name}",
+    recorder = LeRobotRecorder(root, marker.get("repo_id") or f"local/{root.name}",
                                int(driver.fps), obs_f, act_f, robot_type=driver.name,
                                use_videos=bool(marker.get("use_videos", True)), extra_features=extra_f, resume=True,
                                vcodec=str(marker.get("vcodec") or "libsvtav1"))
     try:
+        _write_json(bag / RECOVERING_FILE, {"dataset": str(root.resolve()), "episodes_before": recorder.num_episodes,
+                                            "records_before": len(records), "frames": len(frames)})
         recorder.start_episode()
         for f in frames:
             recorder.add_frame(f.observation, f.action, f.task, f.timestamp, f.extras)
-        record = recorder.save_episode({
-            "recovered": True, "bag": str(bag_path), "recorded_episode_index": marker.get("episode_index"),
-            "dropped_frames_seen": stats.dropped, "late_frames": stats.late,
-            "perturbations": [p for f in frames for p in f.perturbations]})
+        record = recorder.save_episode(metadata)
     finally:
         recorder.finalize()
-    done.write_text(json.dumps({"dataset": str(dataset_root), "episode_index": record["episode_index"],
-                                "frames": len(frames), "wall": time.time()}, indent=2))
-    return len(frames)
+    _mark_done(bag, root, record)
+    return RecoverResult(bag, root, int(record["episode_index"]), len(frames), "recovered")
 
 
-def _refuse_saved(bag_path: Path, dataset_root: str | Path, force: bool) -> None:
-    """A bag whose episode the recorder did save (killed between saving and closing the bag) is not appended."""
-    from robot_irl.data.lerobot_io import EPISODES_SIDECAR, read_jsonl
+def _complete_interrupted(bag: Path, root: Path, records: list[dict], frames: list[Frame], metadata: dict,
+                          fps: float) -> RecoverResult | None:
+    """An earlier run that LeRobot-saved the episode but died before its sidecar record: write the record now."""
+    from robot_irl.data.lerobot_io import (
+        EPISODES_SIDECAR,
+        append_record,
+        episode_record,
+        read_episodes_meta,
+        task_changes_of,
+    )
 
-    for record in read_jsonl(Path(dataset_root) / EPISODES_SIDECAR):
-        if record.get("metadata", {}).get("bag") == str(bag_path) and not force:
-            raise RecoverError(f"bag {bag_path} is episode {record['episode_index']} of {dataset_root}, which was "
-                               f"saved; nothing to recover (force=True appends it again)")
+    progress = _read_json(bag / RECOVERING_FILE)
+    if progress is None or _same_path(progress.get("dataset"), root) is False:
+        return None
+    episodes = read_episodes_meta(root)
+    if not (len(records) == int(progress["records_before"]) == int(progress["episodes_before"])
+            and len(episodes) == len(records) + 1 and int(episodes[-1]["length"]) == len(frames)):
+        return None  # the earlier run did not get as far as LeRobot's save: append afresh
+    success = any(bool(np.asarray(f.extras["next.success"]).any()) for f in frames)
+    record = episode_record(int(episodes[-1]["episode_index"]), [f.timestamp for f in frames],
+                            task_changes_of([f.task for f in frames]), success, dict(metadata), fps)
+    record = json.loads(append_record(root / EPISODES_SIDECAR, record))
+    _mark_done(bag, root, record)
+    return RecoverResult(bag, root, int(record["episode_index"]), len(frames), "completed")
+
+
+def _mark_done(bag: Path, root: Path, record: Mapping[str, Any]) -> None:
+    _write_json(bag / RECOVERED_FILE, {"dataset": str(root.resolve()), "episode_index": record["episode_index"],
+                                       "frames": record["length"], "wall": time.time()})
+    (bag / RECOVERING_FILE).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Atomically: a temporary file renamed over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _same_path(a: Any, b: Path) -> bool | None:
+    """Whether ``a`` names ``b`` (None when ``a`` is missing)."""
+    if not a:
+        return None
+    return Path(a).expanduser().resolve() == b.expanduser().resolve()
 
 
 # -- command line ----------------------------------------------------------------------------------------------
@@ -324,10 +426,12 @@ def add_recover_parser(subparsers) -> Any:
         "recover", help="append an episode interrupted by a crash back into its dataset, from the recorder's bag",
         description="Rebuild the frames of an episode that was being recorded when the recorder died, from its "
                     "MCAP bag, and append them as a new episode (marked recovered) to the dataset.",
-        epilog="examples:\n  robot-irl recover --bag runs/adc/dataset_bags/episode_000003_1712345678 "
-               "--dataset runs/adc/dataset\n  robot-irl recover --list runs/adc/dataset_bags",
+        epilog="examples:\n  robot-irl recover --list runs/session/dataset_bags      # the interrupted bags\n"
+               "  robot-irl recover --bag runs/session/dataset_bags/episode_000002_20261204-173858-684 "
+               "--dataset runs/session/dataset\n\nRecovering is idempotent: a bag whose episode is in the dataset "
+               "already is reported, never appended twice.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    p.add_argument("--bag", type=Path, help="the episode's bag folder (or its .mcap file)")
+    p.add_argument("--bag", type=Path, help="the episode's bag folder, episode_<index>_<time>/ (or its .mcap file)")
     p.add_argument("--dataset", type=Path, help="the LeRobot dataset root to append to")
     p.add_argument("--list", type=Path, metavar="BAG_DIR", help="list the interrupted bags under BAG_DIR and exit")
     p.add_argument("--force", action="store_true", help="append even if the bag was recovered before")
@@ -346,10 +450,10 @@ def cmd_recover(args) -> int:
         print("robot-irl recover: --bag and --dataset are required (or --list BAG_DIR)", file=sys.stderr)
         return 2
     try:
-        frames = recover(args.bag, args.dataset, force=args.force)
+        result = recover(args.bag, args.dataset, force=args.force)
     except (RecoverError, OSError, ValueError) as e:
         print(f"robot-irl recover: {e}", file=sys.stderr)
         return 2
-    print(f"recovered {frames} frames from {args.bag} into {args.dataset}")
+    print(result.message())
     return 0
 

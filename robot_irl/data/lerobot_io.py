@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -70,6 +71,7 @@ def _lerobot():
     """Import lerobot's dataset module offline (it pulls torch; only the functions that need it call this)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("SVT_LOG", "1")  # the AV1 encoder's ~40-line banner per video: errors only
     from lerobot.datasets import lerobot_dataset
 
     return lerobot_dataset
@@ -234,7 +236,7 @@ def _json_default(obj: Any) -> Any:
                     f"objects with to_dict())")
 
 
-def _append_jsonl(path: Path, record: dict) -> str:
+def append_record(path: Path, record: dict) -> str:
     """Append one JSON line and fsync it; returns the line written."""
     line = json.dumps(record, default=_json_default, sort_keys=True, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,6 +300,23 @@ def _is_dataset(root: Path) -> bool:
     return (root / "meta" / "info.json").is_file()
 
 
+def remove_encoder_leftovers(root: Path) -> list[Path]:
+    """Delete LeRobot's temporary video folders (``tmpXXXXXXXX/`` holding only ``.mp4`` files) in ``root``.
+
+    LeRobot encodes each episode's video into a ``tempfile.mkdtemp(dir=root)`` folder and moves it into place when
+    the episode is saved; a process that dies mid-episode leaves the folder behind. Returns what was removed.
+    """
+    removed = []
+    for folder in sorted(Path(root).glob("tmp*")):
+        if not folder.is_dir() or any(not p.is_file() or p.suffix != ".mp4" for p in folder.rglob("*")):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("%s: removed %d temporary video folders left by an interrupted recording", root, len(removed))
+    return removed
+
+
 def _load_info(root: Path) -> dict:
     path = Path(root) / "meta" / "info.json"
     if not path.is_file():
@@ -308,6 +327,25 @@ def _load_info(root: Path) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # the recorder
 # ---------------------------------------------------------------------------------------------------------------
+def episode_record(index: int, wall_times: list[float], task_changes: list[dict], success_seen: bool | None,
+                   metadata: dict, fps: float, save_s: float = 0.0) -> dict:
+    """The sidecar record of a saved episode (see :meth:`LeRobotRecorder.save_episode`); pops ``success``."""
+    times = np.asarray(wall_times)
+    gaps = np.round(np.diff(times) * fps) - 1 if len(times) > 1 else np.zeros(0)
+    success = metadata.pop("success", success_seen)
+    return {"episode_index": int(index), "length": len(times),
+            "success": None if success is None else bool(success),
+            "duration_s": float(times[-1] - times[0]) + 1.0 / fps,
+            "dropped_frames": int(np.clip(gaps, 0, None).sum()), "wall_start": float(times[0]),
+            "wall_end": float(times[-1]), "task_changes": task_changes, "save_s": round(save_s, 4),
+            "metadata": metadata}
+
+
+def task_changes_of(tasks: list[str]) -> list[dict]:
+    """``[{frame, task}]`` each time the per-frame task changes (as the sidecar stores it)."""
+    return [{"frame": i, "task": t} for i, t in enumerate(tasks) if i == 0 or tasks[i - 1] != t]
+
+
 @dataclass
 class _Episode:
     """What the recorder tracks about the episode being recorded."""
@@ -409,6 +447,7 @@ class LeRobotRecorder:
             return dataset
         # PNGs of an episode that was never saved (a crash mid-episode) would be encoded into the next video
         shutil.rmtree(self.root / "images", ignore_errors=True)
+        remove_encoder_leftovers(self.root)
         sidecar = read_jsonl(self.root / EPISODES_SIDECAR)
         if len(sidecar) != info["total_episodes"]:
             log.warning("%s: %d episodes in the dataset but %d in %s", self.root, info["total_episodes"],
@@ -535,25 +574,18 @@ class LeRobotRecorder:
         started = time.perf_counter()
         from lerobot.utils.utils import SuppressProgressBars
 
-        with SuppressProgressBars():  # datasets' per-episode "Map" bars
+        with SuppressProgressBars(), warnings.catch_warnings():  # datasets' per-episode "Map" bars
+            warnings.filterwarnings("ignore", message="Converting input from bool")  # LeRobot's stats of bools
             self._dataset.save_episode()
         self._commit()
         record = self._episode_record(ep, metadata, time.perf_counter() - started)
-        record = json.loads(_append_jsonl(self.root / EPISODES_SIDECAR, record))
+        record = json.loads(append_record(self.root / EPISODES_SIDECAR, record))
         self._saved_episodes.append(record)
         self._episode = None
         return record
 
     def _episode_record(self, ep: _Episode, metadata: dict, save_s: float) -> dict:
-        times = np.asarray(ep.wall_times)
-        gaps = np.round(np.diff(times) * self.fps) - 1 if len(times) > 1 else np.zeros(0)
-        success = metadata.pop("success", ep.success_seen)
-        return {"episode_index": ep.index, "length": ep.length,
-                "success": None if success is None else bool(success),
-                "duration_s": float(times[-1] - times[0]) + 1.0 / self.fps,
-                "dropped_frames": int(np.clip(gaps, 0, None).sum()), "wall_start": float(times[0]),
-                "wall_end": float(times[-1]), "task_changes": ep.task_changes, "save_s": round(save_s, 4),
-                "metadata": metadata}
+        return episode_record(ep.index, ep.wall_times, ep.task_changes, ep.success_seen, metadata, self.fps, save_s)
 
     def _commit(self) -> None:
         """Close LeRobot's open parquet writers, fsync, and make the next episode start new files.
