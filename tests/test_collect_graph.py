@@ -98,6 +98,9 @@ def test_collect_graph_records_a_teleoperated_episode(context, tmp_path):
     assert status["episode"] == 1 and status["last_error"] == "", output
     assert all(code == 0 for code in codes.values()), (codes, output)
     assert "Traceback" not in output, output
+    # the operator is told that the first "save & next" starts recording, and that press warns of nothing
+    assert "nothing is recorded until you press Start (save & next)" in output, output
+    assert "no episode is being recorded" not in output and "save_episode: save_episode" not in output, output
 
     dataset = load_dataset(out)
     assert dataset.meta.total_episodes == 1 and dataset.num_frames >= 50

@@ -100,6 +100,71 @@ def test_joy_mapping_is_validated():
         JoyTeleop(JoyMapping(axes=((0, 1.0),)))
 
 
+# -- joy read in-process through evdev (fake device events) -----------------------------------------------------
+
+class FakeEvdevPad:
+    """What ``evdev.InputDevice`` shows of an Xbox pad under the kernel's xpad driver (no /dev/input needed)."""
+
+    name, path, fd = "Fake Xbox Pad", "/dev/input/event7", None
+    STICK = types.SimpleNamespace(value=0, min=-32768, max=32767)
+    TRIGGER = types.SimpleNamespace(value=0, min=0, max=255)
+    HAT = types.SimpleNamespace(value=0, min=-1, max=1)
+
+    def __init__(self, gamepad=True) -> None:
+        self.gamepad, self.closed = gamepad, False
+
+    def capabilities(self, absinfo=True):
+        if not self.gamepad:  # a keyboard
+            return {1: [30, 31, 32], 0: [0]}
+        s, t, h = self.STICK, self.TRIGGER, self.HAT
+        return {0: [0], 3: [(0, s), (1, s), (2, t), (3, s), (4, s), (5, t), (16, h), (17, h)],
+                1: [304, 305, 307, 308, 310, 311, 314, 315, 316, 317, 318]}
+
+    def close(self):
+        self.closed = True
+
+
+def ev(type_, code, value):
+    return types.SimpleNamespace(type=type_, code=code, value=value)
+
+
+def test_evdev_gamepad_numbers_axes_and_buttons_as_the_ros_joy_driver_and_drives_the_joy_mapping():
+    from robot_irl.teleop.joy import EV_ABS, EV_KEY, EvdevGamepad
+
+    pad = EvdevGamepad(FakeEvdevPad())
+    axes, buttons = pad.read()
+    assert len(axes) == 8 and len(buttons) == 11
+    assert axes[2] == pytest.approx(1.0) and axes[5] == pytest.approx(1.0)  # released triggers read +1, as joy's
+    assert pad.read() is None  # nothing changed since
+    for event in (ev(EV_KEY, 310, 1), ev(EV_ABS, 1, -32768), ev(EV_ABS, 0, 32767), ev(EV_KEY, 315, 1),
+                  ev(EV_ABS, 17, -1), ev(0, 0, 0)):
+        pad.feed(event)
+    axes, buttons = pad.read()
+    assert buttons[4] == 1 and buttons[7] == 1  # LB, Start
+    assert axes[1] == pytest.approx(1.0) and axes[0] == pytest.approx(-1.0, abs=1e-4)  # stick up = +1, right = -1
+    assert axes[7] == pytest.approx(1.0)  # d-pad up
+    inp = JoyTeleop().update(axes, buttons)
+    assert inp.deadman and inp.events == ("save",)
+    assert inp.twist[0] == pytest.approx(1.0) and inp.twist[1] == pytest.approx(-1.0, abs=1e-3)
+    assert pad.events == 5
+
+
+def test_find_gamepad_skips_other_devices_and_says_what_is_missing(monkeypatch):
+    from robot_irl.teleop.joy import find_gamepad
+
+    keyboard, pad = FakeEvdevPad(gamepad=False), FakeEvdevPad()
+    devices = {"/dev/input/event0": keyboard, "/dev/input/event7": pad}
+    assert find_gamepad(list_devices=lambda: list(devices), open_device=devices.__getitem__) is pad
+    assert keyboard.closed
+    with pytest.raises(TeleopError, match="no input devices readable"):
+        find_gamepad(list_devices=lambda: [], open_device=devices.__getitem__)
+    with pytest.raises(TeleopError, match="not a joystick"):
+        find_gamepad("/dev/input/event0", list_devices=lambda: [], open_device=lambda p: FakeEvdevPad(False))
+    monkeypatch.setitem(sys.modules, "evdev", None)
+    with pytest.raises(TeleopError, match="pip install evdev"):
+        find_gamepad()
+
+
 # -- spacemouse -------------------------------------------------------------------------------------------------
 
 def test_spacemouse_reports_and_buttons():

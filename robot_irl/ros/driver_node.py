@@ -305,11 +305,12 @@ def install_stop_handlers(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
-def run_node(make_node, prog: str, argv: list[str] | None = None) -> int:
-    """Run a node built by ``make_node()`` until SIGINT/SIGTERM, then close it cleanly. Returns the exit code."""
+def run_node(make_node, prog: str, argv: list[str] | None = None, stop: threading.Event | None = None) -> int:
+    """Run a node built by ``make_node()`` until SIGINT/SIGTERM (or ``stop`` is set, e.g. by the node itself),
+    then close it cleanly. Returns the exit code."""
     argv = sys.argv if argv is None else argv
     rclpy.init(args=argv, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
     install_stop_handlers(stop)
     node = None
     try:

@@ -372,7 +372,7 @@ class RecorderNode(Node):
             self.get_logger().info(response.message)
         except (RecorderError, ValueError) as e:
             response.message, response.success = str(e), False
-            self.get_logger().warning(f"{name}: {e}")
+            self.get_logger().warning(str(e) if str(e).startswith(f"{name}:") else f"{name}: {e}")
         except OSError as e:
             self.core._fail(f"{name}: {e}")
             response.message, response.success = self.core.last_error, False
