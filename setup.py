@@ -52,6 +52,8 @@ setup(
             "recorder_node = robot_irl.ros.recorder_node:main",
             "console_node = robot_irl.ros.console_node:main",
             "policy_node = robot_irl.ros.policy_node:main",
+            "operator_node = robot_irl.ros.operator_node:main",
+            "adversary_node = robot_irl.ros.adversary_node:main",
         ],
     },
 )

@@ -3,6 +3,7 @@
     ros2 launch robot_irl collect.launch.py dataset:=runs/adc/dataset                   # sim (robosuite)
     ros2 launch robot_irl collect.launch.py cameras:=agentview operator:=joy console:=true
     ros2 launch robot_irl collect.launch.py driver:=hardware dataset:=/data/adc resume:=true
+    ros2 launch robot_irl collect.launch.py operator:=scripted adversary:=scripted episodes:=5   # hands-free
 
 The graph is defined once, in :func:`robot_irl.graphs.collect` (``robot-irl up collect`` runs the same spec).
 ``operator:=keyboard`` (the default) needs a terminal: run ``teleop_node`` in one.
@@ -18,6 +19,11 @@ ARGUMENTS = {
     "overwrite": ("false", "replace an existing dataset"),
     "bag": ("true", "also write an MCAP bag per episode (crash recovery: robot-irl recover)"),
     "operator": ("keyboard", "keyboard | joy | spacemouse | scripted | none (keyboard runs in its own terminal)"),
+    "adversary": ("none", "none | scripted (the scripted ADC adversary node; a human uses console:=true)"),
+    "episodes": ("0", "operator:=scripted: episodes to record, then the graph ends (0: until stopped)"),
+    "max_steps": ("250", "operator:=scripted: control steps per episode at most"),
+    "seed": ("0", "operator/adversary:=scripted: episode i uses seed + i"),
+    "preset": ("train", "adversary:=scripted: train | held_out"),
     "console": ("false", "start the web adversary console"),
     "console_host": ("127.0.0.1", "console address"),
     "console_port": ("8080", "console port"),

@@ -232,7 +232,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _headless_env()
     extra = _load_mapping(args.set, "--set")
     if args.graph == "collect":
-        extra = {"dataset": args.dataset, "operator": args.operator, "console": args.console,
+        extra = {"dataset": args.dataset, "operator": args.operator, "adversary": args.adversary,
+                 "console": args.console,
                  "console_port": args.console_port, "resume": args.resume, "overwrite": args.overwrite,
                  "bag": not args.no_bag, "repo_id": args.repo_id, **extra}
     elif any([args.console, args.resume, args.overwrite, args.no_bag]):
@@ -283,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset", default="runs/collect/dataset", help="LeRobot dataset root the recorder writes")
     g.add_argument("--repo-id", default="", help="dataset repo id (default: from the folder name)")
     g.add_argument("--operator", default="keyboard", choices=["keyboard", "joy", "spacemouse", "scripted", "none"])
+    g.add_argument("--adversary", default="none", choices=["none", "scripted"],
+                   help="scripted: the scripted ADC adversary node (with --operator scripted: hands-free)")
     g.add_argument("--console", action="store_true", help="serve the adversary console (loopback)")
     g.add_argument("--console-port", type=int, default=8080)
     g.add_argument("--resume", action="store_true", help="append to an existing dataset (features must match)")

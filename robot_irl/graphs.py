@@ -114,6 +114,17 @@ def _as_float(value: Any, what: str) -> float | None:
     return out
 
 
+def _as_count(value: Any, what: str) -> int:
+    """A whole number >= 0 (launch arguments arrive as strings)."""
+    try:
+        out = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise GraphError(f"{what}: expected a whole number, got {value!r}") from None
+    if out < 0:
+        raise GraphError(f"{what}: must be >= 0, got {value!r}")
+    return out
+
+
 def _as_list(value: Any) -> list[str] | None:
     if value is None:
         return None
@@ -260,6 +271,8 @@ def build_graph(name: str = "bringup", **kwargs: Any) -> GraphSpec:
 #: operators that run as ``teleop_node`` inside the graph (the keyboard needs a terminal: it runs on its own)
 GRAPH_TELEOP_DEVICES = ("joy", "spacemouse")
 OPERATORS = ("keyboard", "joy", "spacemouse", "scripted", "none")
+#: adversaries that run as a node of the graph (the web console is ``console=true``, a human's)
+GRAPH_ADVERSARIES = ("none", "scripted")
 
 
 def collect(driver: str = "sim", backend: str | None = None, task: str | None = None, cameras: Any = None,
@@ -267,12 +280,17 @@ def collect(driver: str = "sim", backend: str | None = None, task: str | None = 
             namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None, command_timeout_ms: Any = 500,
             dataset: Any = "runs/collect/dataset", repo_id: Any = "", resume: Any = False, overwrite: Any = False,
             bag: Any = True, operator: Any = "keyboard", console: Any = False, console_host: Any = "127.0.0.1",
-            console_port: Any = 8080) -> GraphSpec:
-    """``bringup`` plus the recorder node, a teleop node (joy/spacemouse) and optionally the adversary console.
+            console_port: Any = 8080, adversary: Any = "none", episodes: Any = 0, max_steps: Any = 250,
+            seed: Any = 0, preset: Any = "train") -> GraphSpec:
+    """``bringup`` plus the recorder node, an operator, and optionally an adversary node and the web console.
 
-    The recorder and teleop nodes get the driver node's ``driver``/``backend``/``driver_config`` so they know the
-    features and action space without connecting. ``operator=keyboard`` reads a terminal, which a launched process
-    does not have: the graph leaves it out and its notes say how to run it; ``scripted``/``none`` start no teleop.
+    The recorder, teleop/operator and adversary nodes get the driver node's ``driver``/``backend``/``driver_config``
+    so they know the features and action space without connecting. ``operator=keyboard`` reads a terminal, which a
+    launched process does not have: the graph leaves it out and its notes say how to run it; ``joy``/``spacemouse``
+    start ``teleop_node``; ``scripted`` starts ``operator_node`` (the scripted tele-operator: ``episodes`` episodes,
+    0 = until stopped, of at most ``max_steps`` steps, then it stops the recorder and the graph ends); ``none``
+    starts no operator. ``adversary=scripted`` starts ``adversary_node`` (the scripted ADC adversary, ``preset``
+    train or held_out, seeded with ``seed``), so with ``operator=scripted`` the graph runs hands-free.
     ``dataset`` is the recorder's ``out`` (the LeRobot dataset root; bags go to ``<dataset>_bags``).
     """
     base = bringup(driver=driver, backend=backend, task=task, cameras=cameras, rate=rate, emulate=emulate,
@@ -298,12 +316,25 @@ def collect(driver: str = "sim", backend: str | None = None, task: str | None = 
         notes.append(f"operator=keyboard reads a terminal: run it in its own one: python -m robot_irl.ros.teleop_node "
                      f"--ros-args -r __ns:=/{ns} -p device:=keyboard -p driver:={shared['driver']} "
                      f"-p backend:={shared['backend']} -p driver_config:='{shared['driver_config']}'")
+    elif op == "scripted":
+        nodes.append(NodeSpec("operator_node", "operator_node", namespace=ns, parameters={
+            **shared, "episodes": _as_count(episodes, "episodes"), "max_steps": _as_count(max_steps, "max_steps"),
+            "seed": _as_count(seed, "seed")}))
+    adv = (_opt_str(adversary) or "none").lower()
+    if adv not in GRAPH_ADVERSARIES:
+        raise GraphError(f"adversary: expected one of {list(GRAPH_ADVERSARIES)} (the web console is console=true), "
+                         f"got {adversary!r}")
+    if adv == "scripted":
+        nodes.append(NodeSpec("adversary_node", "adversary_node", namespace=ns, parameters={
+            **shared, "preset": _opt_str(preset) or "train", "seed": _as_count(seed, "seed")}))
     if _as_bool(console, "console"):
         port = _as_port(console_port)
         nodes.append(NodeSpec("console_node", "console_node", namespace=ns, parameters={
             **shared, "host": _opt_str(console_host) or "127.0.0.1", "port": 8080 if port is None else int(port)}))
     names = ", ".join(n.name for n in nodes[1:])
-    return GraphSpec("collect", nodes, f"{base.description} + {names} (operator {op})", notes)
+    return GraphSpec("collect", nodes, f"{base.description} + {names} (operator {op}, adversary "
+                                       f"{'console' if _as_bool(console, 'console') and adv == 'none' else adv})",
+                     notes)
 
 
 GRAPHS.register("collect", collect)

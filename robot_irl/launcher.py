@@ -3,8 +3,9 @@
 Each node runs as ``python -m robot_irl.ros.<module> --ros-args -r __node:=<name> -r __ns:=/<ns> --params-file
 <tmp>/<name>.yaml -r from:=to`` with this interpreter (so it works in a venv with the ros-* wheels and no sourced
 ROS installation). Output lines are prefixed with the node's name. Ctrl-C/SIGTERM stop every node (SIGINT, wait,
-then SIGTERM and SIGKILL after timeouts); if one node exits on its own, the others are stopped and the run returns
-non-zero.
+then SIGTERM and SIGKILL after timeouts), as does the end of ``duration`` (which is said); if one node exits on its
+own, the others are stopped: a clean exit (status 0, e.g. the scripted operator after its episodes, or an operator's
+stop) ends the run with 0, a failure with that node's status.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ MODULES = {
     "teleop_node": "robot_irl.ros.teleop_node",
     "console_node": "robot_irl.ros.console_node",
     "policy_node": "robot_irl.ros.policy_node",
+    "operator_node": "robot_irl.ros.operator_node",
+    "adversary_node": "robot_irl.ros.adversary_node",
 }
 
 
@@ -175,15 +178,26 @@ def run_graph(spec: GraphSpec, duration: float | None = None, out: TextIO | None
                     died = next(iter(exited.items()))
                     break
                 stop_requested.wait(0.1)
+            if died is None and not stop_requested.is_set():
+                graph.write(f"[launcher] --duration {duration:g} s is up: stopping the graph")
         finally:
             codes = graph.stop(stop_timeout)
+    if died is not None and died[1] == 0:  # a node that ends its session (an operator's stop) ends the graph
+        graph.write(f"[launcher] {died[0]} finished; stopped the graph")
+        return _unclean(graph, {n: c for n, c in codes.items() if n != died[0]})
     if died is not None:
         graph.write(f"[launcher] {died[0]} exited with code {died[1]}; stopped the graph")
         return died[1] or 1
+    return _unclean(graph, codes)
+
+
+def _unclean(graph: GraphProcesses, codes: dict[str, int]) -> int:
+    """0 when every node exited cleanly, else 1 (and which did not)."""
     unclean = {n: c for n, c in codes.items() if c != 0}
     if unclean:
         graph.write(f"[launcher] nodes did not stop cleanly: {unclean}")
         return 1
+    graph.write("[launcher] graph stopped")
     return 0
 
 

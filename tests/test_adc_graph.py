@@ -79,3 +79,34 @@ def test_console_perturbations_are_recorded_per_frame(tmp_path):
     assert {r.kind.value for r in records} >= {"push", "instruction"}
     tasks = [ds[i]["task"] for i in range(len(ds))]
     assert tasks[0] == "pick up the red cube" and tasks[-1] == "push the red cube away"  # changed mid-episode
+
+
+def test_scripted_operator_and_adversary_nodes_run_the_whole_graph_hands_free(tmp_path):
+    """`robot-irl up collect --operator scripted --adversary scripted --console`: no person anywhere; the operator
+    node records its episodes, the adversary node perturbs them, then the graph ends by itself with status 0."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "dataset"
+    cmd = [sys.executable, "-m", "robot_irl.cli", "up", "collect", "--operator", "scripted", "--adversary",
+           "scripted", "--console", "--console-port", "0", "--dataset", str(out),
+           "--set", "{episodes: 2, max_steps: 40, seed: 3}"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"the hands-free graph did not end by itself:\n{e.stdout}") from None
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    assert "operator_node finished; stopped the graph" in log and "Traceback" not in log, log
+    assert "adversary console at http://127.0.0.1:" in log, log  # the console ran beside them
+
+    ds = load_dataset(out)
+    assert ds.meta.total_episodes == 2, log
+    cols = read_frames(out, [PERTURBATION_KIND, PERTURBED, "annotation.perturbation", "episode_index"])
+    perturbed = cols[PERTURBED].reshape(-1)
+    episodes = cols["episode_index"].reshape(-1)
+    for ep in (0, 1):  # every episode got its adversary's perturbations as per-frame annotations
+        rows = [i for i in range(len(perturbed)) if perturbed[i] and episodes[i] == ep]
+        assert rows, (ep, log)
+        records = [r for i in rows for r in parse_perturbations(cols["annotation.perturbation"].reshape(-1)[i])]
+        assert "distractor_add" in {r.kind.value for r in records}  # ADC puts a distractor out at the first tick

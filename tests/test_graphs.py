@@ -13,7 +13,7 @@ import yaml
 
 from robot_irl.core.registry import UnknownNameError
 from robot_irl.graphs import GRAPHS, GraphError, GraphSpec, NodeSpec, build_graph
-from robot_irl.launcher import node_command
+from robot_irl.launcher import MODULES, node_command
 
 pytestmark = pytest.mark.unit
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "bringup.launch.py"
@@ -272,3 +272,20 @@ def test_legged_launch_file_produces_the_graph_spec(monkeypatch, arguments, tmp_
     assert {"driver", "task", "policy", "command", "command_timeout_ms"} <= set(declared)
     expected: GraphSpec = build_graph("legged", **{**declared, **arguments})
     assert [_unwrap(n) for n in nodes] == [_as_spec_dict(n) for n in expected.nodes]
+
+
+def test_collect_graph_runs_the_scripted_operator_and_adversary_as_nodes(tmp_path):
+    spec = build_graph("collect", driver="sim", task="lift", dataset=str(tmp_path / "ds"), operator="scripted",
+                       adversary="scripted", episodes="3", max_steps="80", seed="5", preset="held_out")
+    assert [n.name for n in spec.nodes] == ["driver_node", "recorder_node", "operator_node", "adversary_node"]
+    driver, _, operator, adversary = spec.nodes
+    for node in (operator, adversary):
+        assert node.namespace == driver.namespace and node.executable in MODULES
+        assert node.parameters["driver_config"] == driver.parameters["driver_config"]
+    assert operator.parameters["episodes"] == 3 and operator.parameters["max_steps"] == 80
+    assert adversary.parameters["preset"] == "held_out" and adversary.parameters["seed"] == 5
+    assert "(operator scripted, adversary scripted)" in spec.description
+    with pytest.raises(GraphError, match="adversary: expected one of"):
+        build_graph("collect", dataset=str(tmp_path / "ds"), adversary="console")
+    with pytest.raises(GraphError, match="episodes: must be >= 0"):
+        build_graph("collect", dataset=str(tmp_path / "ds"), operator="scripted", episodes=-1)

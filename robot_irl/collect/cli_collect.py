@@ -157,4 +157,6 @@ def _collect_graph(args: argparse.Namespace, adversary: str) -> int:
     return up("collect", driver=args.driver, backend=backend, task=args.task if args.driver == "sim" else None,
               cameras=args.cameras, rate=args.rate, driver_config=args.driver_config,
               resume=args.resume, overwrite=args.overwrite, operator=args.operator, console=adversary == "console",
+              **({"episodes": args.episodes, "max_steps": args.max_steps, "seed": args.seed}
+                 if args.operator == "scripted" else {}),
               **{dataset_arg: str(run_dir / "dataset")})
