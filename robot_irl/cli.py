@@ -241,9 +241,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.graph in POLICY_GRAPHS:
         extra = {"policy": args.policy, "inputs": args.inputs, "episode_steps": args.episode_steps, **extra}
         if args.graph == "legged":
-            extra.setdefault("command", args.command)
-    elif args.policy is not None or args.command is not None:
+            extra.setdefault("command", args.velocity_command)
+    elif args.policy is not None or args.velocity_command is not None:
         raise CliError(f"--policy/--command apply to the {'/'.join(POLICY_GRAPHS)} graphs, not {args.graph!r}")
+    if args.graph in POLICY_GRAPHS:  # a policy for another robot fails here, before any node starts
+        from robot_irl.graphs import build_graph, check_policy_fits
+
+        check_policy_fits(build_graph(args.graph, driver=args.driver, task=args.task, cameras=args.cameras,
+                                      rate=args.rate, emulate=args.emulate, **extra))
     return up(args.graph, driver=args.driver, task=args.task, cameras=args.cameras, rate=args.rate,
               emulate=args.emulate, duration=args.duration, **extra)
 
@@ -296,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--inputs", default="auto", choices=["auto", "observation", "sensors"],
                    help="what the policy node acts on (auto: what the checkpoint needs)")
     g.add_argument("--episode-steps", type=int, default=0, help="sim: reset every N policy actions (0: never)")
-    g.add_argument("--command", default=None, help="legged: velocity command vx,vy,wz until /cmd_vel arrives")
+    g.add_argument("--command", dest="velocity_command", default=None,  # not `command`: that is the subcommand
+                   help="legged: velocity command vx,vy,wz until /cmd_vel arrives")
     p.set_defaults(func=cmd_up)
 
     for name, helptext, rec in (("rollout", "run a policy on a driver and report success", False),

@@ -376,6 +376,41 @@ def _policy_node(base: GraphSpec, policy: Any, inputs: Any = "auto", episode_ste
     return NodeSpec("policy_node", "policy_node", namespace=driver_node.namespace, parameters=params)
 
 
+def check_policy_fits(spec: GraphSpec) -> None:
+    """Before any node starts: does the policy node's checkpoint fit the driver it will drive?
+
+    Builds (never connects) the policy node's driver and loads the checkpoint against it, so a policy trained on
+    another robot fails here with one :class:`GraphError` naming the mismatch (action dimensions first, then the
+    checkpoint's own feature check), instead of later inside a node. A ros2_control robot without configured
+    ``joint_names`` takes the emulator's joints when the graph has one; with neither, the policy node checks once it
+    has discovered the joints. Imports the checkpoint's learner (torch): ``robot-irl up`` calls it, launch files do
+    not.
+    """
+    from robot_irl.collect.recover import build_driver
+    from robot_irl.policies.checkpoint import checkpoint_config, load_policy
+
+    params = dict(spec.node("policy_node").parameters)
+    config = load_mapping(params["driver_config"])
+    if params["backend"] == "ros2_control" and not config.get("joint_names"):
+        emulator = next((n for n in spec.nodes if n.name == "robot_emulator"), None)
+        if emulator is None:
+            return
+        emulated = build_driver({"driver": emulator.parameters["backend"],
+                                 "driver_config": emulator.parameters["driver_config"]})
+        config["joint_names"] = [n.removesuffix(".pos") for n in emulated.action_features["action"].names or ()]
+        params["driver_config"] = json.dumps(config)
+    robot = build_driver(params)
+    path, actions = params["policy"], list(robot.action_features["action"].names or ())
+    act_dim = checkpoint_config(path).get("act_dim")
+    if act_dim is not None and int(act_dim) != len(actions):
+        raise GraphError(f"policy {path} expects {act_dim} action dims; the {robot.name} driver takes {len(actions)} "
+                         f"({', '.join(actions)}): this policy was trained for another robot")
+    try:
+        load_policy(path, robot)
+    except (ValueError, RuntimeError) as e:
+        raise GraphError(f"policy {path} does not fit the {robot.name} driver: {e}") from None
+
+
 def deploy(policy: Any = None, driver: str = "sim", backend: str | None = None, task: str | None = None,
            cameras: Any = None, rate: Any = None, emulate: Any = False, emulator_backend: str | None = None,
            driver_config: Any = None, namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,

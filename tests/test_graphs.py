@@ -289,3 +289,23 @@ def test_collect_graph_runs_the_scripted_operator_and_adversary_as_nodes(tmp_pat
         build_graph("collect", dataset=str(tmp_path / "ds"), adversary="console")
     with pytest.raises(GraphError, match="episodes: must be >= 0"):
         build_graph("collect", dataset=str(tmp_path / "ds"), operator="scripted", episodes=-1)
+
+
+def test_a_policy_for_another_robot_is_refused_before_any_node_starts(tmp_path):
+    from robot_irl.graphs import check_policy_fits
+
+    ckpt = tmp_path / "iql" / "checkpoint"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps({"algorithm": "iql", "act_dim": 7}))  # a Lift policy (7 dims)
+    spec = build_graph("deploy", driver="hardware", emulate=True, emulator_backend="mock", policy=str(tmp_path / "iql"))
+    with pytest.raises(GraphError, match=r"expects 7 action dims; the ros2_control driver takes 3 "
+                                         r"\(joint_0, joint_1, joint_2\)"):
+        check_policy_fits(spec)
+    # the command line says the same in one line, exit status 2, and starts nothing
+    done = subprocess.run([sys.executable, "-m", "robot_irl.cli", "up", "deploy", "--driver", "hardware", "--emulate",
+                           "--policy", str(tmp_path / "iql"), "--set", "{emulator_backend: mock}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"robot-irl up: error: policy {ckpt.parent} expects 7 action dims; the ros2_control driver takes 3 "
+        f"(joint_0, joint_1, joint_2): this policy was trained for another robot"], done.stderr
