@@ -27,6 +27,14 @@ $(STAMP): requirements/lock.txt setup.py
 	@if command -v dpkg >/dev/null && ! dpkg -s libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null 2>&1; then \
 	  echo "installing Mesa EGL for headless rendering"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri; fi
+	@# LeRobot's default video backend (torchcodec) loads FFmpeg's shared libraries: without them
+	@# LeRobotDataset(repo_id, root=...) fails on our videos unless video_backend="pyav". libavdevice pulls in the
+	@# rest (Debian 12: libavdevice59, FFmpeg 5.1; ~55 MB, ~30 s); torchcodec 0.10 takes FFmpeg 4 to 8.
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && ! ldconfig -p | grep -q 'libavdevice\.so\.'; then \
+	  echo "installing FFmpeg's libraries for LeRobot's default video backend"; \
+	  apt-get update -qq; pkg=$$(apt-cache pkgnames libavdevice | grep -E '^libavdevice[0-9]+$$' | sort -V | tail -1); \
+	  ([ -n "$$pkg" ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkg) || \
+	  echo "warning: could not install FFmpeg's libraries; read our datasets with video_backend=\"pyav\""; fi
 	@# The adversary console's browser test drives Debian's chromium (skipped, with its reason, where it is missing).
 	@if command -v apt-get >/dev/null && [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing chromium for the console's browser test"; \

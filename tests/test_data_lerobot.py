@@ -126,6 +126,45 @@ def test_sidecar_and_summary(recorded):
     assert summary["features"][CAMERA_KEY]["dtype"] == "video"
     text = format_summary(summary)
     assert "episodes  3" in text and CAMERA_KEY in text and "point_mass" in text
+    frames = sum(map(len, episodes))
+    assert summary["data_s"] == pytest.approx(frames / FPS)  # the data's length: frames / fps, not wall time
+    assert f"frames {frames} = {frames / FPS:.1f} s of data at {FPS} fps" in text
+    assert f'LeRobotDataset("local/pm", root="{root}"' in text  # how a LeRobot user opens it
+
+
+def test_info_says_which_video_backend_reads_the_dataset(recorded, monkeypatch):
+    import robot_irl.data.lerobot_io as lerobot_io
+
+    summary = dataset_summary(recorded[0])
+    monkeypatch.setattr(lerobot_io, "system_ffmpeg", lambda: False)
+    assert 'video_backend="pyav")  (pass it: the default backend, torchcodec, needs the system FFmpeg' \
+        in format_summary(summary)
+    monkeypatch.setattr(lerobot_io, "system_ffmpeg", lambda: True)
+    assert "the default backend, torchcodec, finds the system FFmpeg" in format_summary(summary)
+
+
+def test_lerobot_users_default_video_backend_reads_our_dataset(recorded):
+    """`LeRobotDataset(repo_id, root=...)` as LeRobot's docs write it (torchcodec), on the FFmpeg setup installs."""
+    from robot_irl.data.lerobot_io import system_ffmpeg
+
+    if not system_ffmpeg():
+        pytest.skip("no system FFmpeg libraries (make setup installs Debian's libavdevice); LeRobot's default "
+                    "backend needs them, video_backend='pyav' does not")
+    root, episodes = recorded
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+        ds = LeRobotDataset("local/pm", root={str(root)!r})
+        assert ds.video_backend == "torchcodec", ds.video_backend
+        frame = ds[3][{CAMERA_KEY!r}].numpy()
+        print(frame.shape, float(frame.mean()))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shape, mean = done.stdout.strip().split(") ")
+    assert shape == "(3, 32, 32"
+    written = episodes[0][3]["observation"][CAMERA_KEY]
+    assert abs(float(mean) * 255 - written.mean()) < 12.0
 
 
 def test_contact_sheet_from_dataset(recorded, tmp_path):

@@ -768,7 +768,7 @@ def dataset_summary(root: str | Path) -> dict:
     return {
         "root": str(root), "repo_id": _default_repo_id(root), "codebase_version": info.get("codebase_version"),
         "robot_type": info.get("robot_type"), "fps": info["fps"], "episodes": info["total_episodes"],
-        "frames": info["total_frames"],
+        "frames": info["total_frames"], "data_s": round(info["total_frames"] / info["fps"], 3),
         "features": {k: {"dtype": ft["dtype"], "shape": list(ft["shape"]), "names": ft.get("names")}
                      for k, ft in info["features"].items()},
         "tasks": tasks, "episode_lengths": lengths, "episode_tasks": [list(e["tasks"]) for e in episodes],
@@ -776,11 +776,36 @@ def dataset_summary(root: str | Path) -> dict:
             "episodes_recorded": len(sidecar),
             "successes": sum(1 for s in successes if s), "failures": sum(1 for s in successes if s is False),
             "dropped_frames": sum(int(r.get("dropped_frames", 0)) for r in sidecar),
-            "duration_s": round(sum(float(r.get("duration_s", 0.0)) for r in sidecar), 3),
+            "duration_s": round(sum(float(r.get("duration_s", 0.0)) for r in sidecar), 3),  # wall clock
             "records": sidecar,
         },
         "warnings": warnings,
     }
+
+
+def system_ffmpeg() -> bool:
+    """Whether FFmpeg's shared libraries are installed, which LeRobot's default video backend (torchcodec) loads.
+
+    Without them ``LeRobotDataset(repo_id, root=...)`` fails on video datasets ("Could not load libtorchcodec");
+    ``video_backend="pyav"`` reads the same files through PyAV's bundled FFmpeg. ``make setup`` installs them
+    (Debian's libavdevice and its libraries, ~55 MB).
+    """
+    import ctypes.util
+
+    return all(ctypes.util.find_library(lib) for lib in ("avutil", "avcodec", "avformat", "avdevice", "avfilter"))
+
+
+def loading_hint(summary: Mapping[str, Any]) -> str:
+    """How a LeRobot user opens this dataset, with the video backend that works on this machine."""
+    has_video = any(ft["dtype"] == "video" for ft in summary["features"].values())
+    call = f'LeRobotDataset("{summary["repo_id"]}", root="{summary["root"]}"'
+    if not has_video:
+        return call + ")"
+    if system_ffmpeg():
+        return call + ')  (videos: the default backend, torchcodec, finds the system FFmpeg; video_backend="pyav" ' \
+                      'works everywhere)'
+    return call + ', video_backend="pyav")  (pass it: the default backend, torchcodec, needs the system FFmpeg ' \
+                  'libraries, which this machine lacks; make setup installs them)'
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
@@ -790,11 +815,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines = [
         f"dataset   {summary['root']} ({summary['repo_id']}, LeRobot {summary['codebase_version']})",
         f"robot     {summary['robot_type']} at {summary['fps']} fps",
-        f"episodes  {summary['episodes']}, frames {summary['frames']}"
+        f"episodes  {summary['episodes']}, frames {summary['frames']} = {summary['data_s']:.1f} s of data at "
+        f"{summary['fps']} fps"
         + (f", length min/mean/max {min(lengths)}/{np.mean(lengths):.1f}/{max(lengths)}" if lengths else ""),
         (f"success   {ri['successes']} succeeded, {ri['failures']} failed, "
          f"{ri['episodes_recorded'] - ri['successes'] - ri['failures']} unknown; "
-         f"dropped frames {ri['dropped_frames']}; recorded {ri['duration_s']:.1f} s"),
+         f"dropped frames {ri['dropped_frames']}; recording took {ri['duration_s']:.1f} s of wall-clock time"),
         "features",
     ]
     for key, ft in summary["features"].items():
@@ -806,5 +832,6 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         lines.append(f"  {key:<34} {ft['dtype']:<8} {tuple(ft['shape'])}{shown}")
     lines.append(f"tasks ({len(summary['tasks'])})")
     lines.extend(f"  {i}: {t}" for i, t in enumerate(summary["tasks"]))
+    lines.append(f"load      {loading_hint(summary)}")
     lines.extend(f"warning: {w}" for w in summary["warnings"])
     return "\n".join(lines)
