@@ -242,3 +242,4 @@ def test_legged_graph_walks_a_ppo_checkpoint_from_joint_states_and_imu(tmp_path,
         code, out = up.interrupt()
     assert code == 0, out
     assert "inputs sensors" in out and "LeggedPolicy" in out
+    assert "Imu" not in out and "[ERROR]" not in out, out  # the joints' first messages before the IMU's: no error

@@ -49,6 +49,7 @@ PARAMETERS: dict[str, Any] = {"policy": "", "driver": "sim", "backend": "", "dri
                               "command": [0.0, 0.0, 0.0], "cmd_vel_timeout_s": 0.5, "episode_steps": 0,
                               "start_enabled": True, "device": "cpu"}
 _THROTTLE_S = 2.0
+IMU_WAIT_S = 2.0  # joint states without an Imu for longer than this (legged inputs) get a warning
 
 
 class PolicyNode(Node):
@@ -82,6 +83,8 @@ class PolicyNode(Node):
         self._lock = threading.Lock()
         self._instruction = str(self.driver.instruction)
         self._imu: Imu | None = None
+        self._needs_imu = any(n.startswith("imu.") for n in self.state_names)
+        self._waiting_imu_since: float | None = None
         self._command = self.default_command.copy()
         self._command_time: float | None = None
         self.actions = 0
@@ -148,6 +151,14 @@ class PolicyNode(Node):
     def _on_joint_state(self, msg: JointState) -> None:
         with self._lock:
             imu = self._imu
+        if imu is None and self._needs_imu:  # the IMU's first message may come after the joints' at start: wait
+            now = time.monotonic()
+            self._waiting_imu_since = self._waiting_imu_since or now
+            if now - self._waiting_imu_since > IMU_WAIT_S:
+                self.get_logger().warning(f"no Imu on {self.resolve_topic_name('imu')} for {IMU_WAIT_S:g} s after "
+                                          f"the first joint states: the policy waits (is the robot's IMU "
+                                          f"publishing?)", throttle_duration_sec=_THROTTLE_S * 5)
+            return
         try:
             state = conv.state_from_sensors(self.state_names, msg, imu)
         except conv.ConversionError as e:
