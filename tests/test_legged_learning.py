@@ -215,6 +215,16 @@ def test_cli_parses_trains_and_evaluates(tmp_path, capsys):
     assert args.func(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["episodes"] == 2 and result["model_variant"] == "sim2sim" and len(result["sweep"]) == 2
+    # the result is kept beside the policy: JSON (with the command) and a markdown table
+    saved = json.loads((tmp_path / "run" / "eval_dynamics_train_sim2sim.json").read_text())
+    assert saved["fall_rate"] == result["fall_rate"] and saved["command"].startswith("robot-irl eval-dynamics ")
+    table = (tmp_path / "run" / "eval_dynamics_train_sim2sim.md").read_text()
+    assert "| all |" in table and "| friction = 0.2 |" in table and "| friction = 1.5 |" in table
+    args = parser.parse_args(["eval-dynamics", "--policy", str(tmp_path / "run"), "--range", "none", "--episodes", "1",
+                              "--no-progress", "--out", str(tmp_path / "results")])
+    assert args.func(args) == 0
+    assert "results: " in capsys.readouterr().out
+    assert (tmp_path / "results" / "eval_dynamics_none_default.md").is_file()
 
 
 def test_cli_rejects_bad_input(tmp_path, capsys):

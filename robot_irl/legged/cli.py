@@ -25,7 +25,7 @@ PPO_EXAMPLES = """examples:
   robot-irl train ppo --policy dr --steps 4000000 --out runs/go1-dr --resume                      # continue a run
 """
 EVAL_EXAMPLES = """examples:
-  robot-irl eval-dynamics --policy runs/go1-hib --range held_out --episodes 64
+  robot-irl eval-dynamics --policy runs/go1-hib --range held_out --episodes 64   # + runs/go1-hib/eval_dynamics_*
   robot-irl eval-dynamics --policy runs/go1-hib --range train --variant sim2sim --json
 """
 
@@ -115,6 +115,8 @@ def add_eval_dynamics_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sweep", default=None, help="also sweep one factor with the rest nominal, e.g. "
                                                  "friction=0.05,0.5,1,3")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--out", default=None, help="folder for the result files eval_dynamics_<range>_<variant>.json "
+                                               "and .md (default: the --policy folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval_dynamics)
     return p
@@ -157,6 +159,7 @@ def cmd_eval_dynamics(args: argparse.Namespace) -> int:
                                            model_variant=args.variant, seed=args.seed, commands=args.commands)
     except (CheckpointError, LeggedPolicyError) as e:
         raise CliError(str(e)) from None
+    files = write_eval_result(result, args)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -168,4 +171,29 @@ def cmd_eval_dynamics(args: argparse.Namespace) -> int:
     for row in result.get("sweep", []):
         print(f"  {row['parameter']} = {row['value']:g}: lin err {row['mean_lin_vel_error']:.3f}, fall rate "
               f"{row['fall_rate']:.2f}, return {row['mean_return']:.2f}")
+    print(f"results: {files[0]} and {files[1].name}")
     return 0
+
+
+def write_eval_result(result: dict, args: argparse.Namespace) -> tuple[Path, Path]:
+    """``eval_dynamics_<range>_<variant>.json`` (the result and the command) and ``.md`` (a table) into ``--out``,
+    default the ``--policy`` folder; returns their paths."""
+    import shlex
+
+    out = Path(args.out) if args.out else Path(args.policy)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"eval_dynamics_{args.range}_{args.variant}"
+    command = shlex.join(["robot-irl", "eval-dynamics", "--policy", str(args.policy), "--range", args.range,
+                          "--variant", args.variant, "--episodes", str(args.episodes), "--commands", args.commands,
+                          "--seed", str(args.seed), *(["--sweep", args.sweep] if args.sweep else [])])
+    stem.with_suffix(".json").write_text(json.dumps({"command": command, "range": args.range, "variant": args.variant,
+                                                     **result}, indent=2))
+    rows = [("all", result)] + [(f"{r['parameter']} = {r['value']:g}", r) for r in result.get("sweep", [])]
+    lines = [f"# {result['kind']} policy under the {args.range} dynamics range ({args.variant} robot)", "",
+             f"`{command}`", "", f"{result['episodes']} episodes of {result['checkpoint']}.", "",
+             "| dynamics | lin. vel. error (m/s) | yaw rate error (rad/s) | return | fall rate |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {r['mean_lin_vel_error']:.3f} | {r.get('mean_ang_vel_error', float('nan')):.3f} | "
+              f"{r['mean_return']:.2f} | {r['fall_rate']:.2f} |" for name, r in rows]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return stem.with_suffix(".json"), stem.with_suffix(".md")
