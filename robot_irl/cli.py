@@ -23,7 +23,7 @@ EPILOG = """examples:
   robot-irl up collect --driver sim --operator joy --console --dataset runs/session/dataset
   robot-irl up deploy --driver sim --task lift --policy runs/iql/checkpoint   # a trained policy drives the graph
   robot-irl up legged --driver sim --policy runs/hib/checkpoint --command 0.5,0,0   # a legged policy walks
-  robot-irl recover --bag runs/session/dataset_bags/episode_000003.mcap --dataset runs/session/dataset
+  robot-irl recover --bag runs/session/dataset_bags/episode_000002_20261204-173858-684 --dataset runs/session/dataset
   robot-irl label --dataset runs/lift/dataset --backend oracle --pairs 1000 --out runs/lift/labels
   robot-irl train-reward --labels runs/lift/labels --out runs/lift/reward --relabel runs/lift/dataset_learned
   robot-irl relabel --reward-model runs/lift/reward --dataset runs/lift/dataset --out runs/lift/dataset_learned
@@ -35,6 +35,31 @@ EPILOG = """examples:
   robot-irl list
   robot-irl demo --out runs/demo
 """
+
+
+#: each subcommand's own examples (its --help shows these, the top-level --help the list above)
+EXAMPLES = {
+    "list": "robot-irl list",
+    "up": """robot-irl up bringup --driver sim --task lift --cameras agentview     # Ctrl-C stops it
+  robot-irl up bringup --driver hardware --emulate --duration 10     # the hardware path, no robot needed
+  robot-irl up collect --operator joy --console --dataset runs/session/dataset
+  robot-irl up collect --operator scripted --adversary scripted --set '{episodes: 5}'   # hands-free ADC
+  robot-irl up deploy --driver sim --task lift --policy runs/lift/iql
+  robot-irl up legged --driver sim --policy runs/go1/hib --command 0.5,0,0""",
+    "rollout": """robot-irl rollout --task lift --policy scripted --episodes 3
+  robot-irl rollout --backend mujoco_arm --policy random --episodes 2""",
+    "record": """robot-irl record --task lift --policy scripted --episodes 5 --cameras agentview --out runs/lift
+  robot-irl record --task lift --policy scripted --noise 0.3 --episodes 20 --out runs/lift_noisy""",
+    "info": """robot-irl info runs/lift/dataset
+  robot-irl info runs/lift/dataset --json""",
+    "export-d4rl": "robot-irl export-d4rl runs/lift/dataset runs/lift/lift.hdf5",
+    "demo": """robot-irl demo --out runs/demo
+  robot-irl demo --out runs/demo --no-offline-rl --episodes 2""",
+}
+
+
+def _examples(name: str) -> str:
+    return "examples:\n  " + EXAMPLES[name]
 
 
 class CliError(Exception):
@@ -271,11 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list registered drivers, policies and graphs")
+    p = sub.add_parser("list", help="list registered drivers, policies and graphs", epilog=_examples("list"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("up", help="start a ROS 2 graph as processes (no ROS 2 CLI needed); Ctrl-C stops it",
-                       epilog="example: robot-irl up bringup --driver hardware --emulate --duration 10",
+                       epilog=_examples("up"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("graph", help="graph name (see `robot-irl list`)")
     p.add_argument("--driver", default="sim", choices=["sim", "hardware"])
@@ -307,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext, rec in (("rollout", "run a policy on a driver and report success", False),
                                 ("record", "run a policy and record a LeRobot v3.0 dataset", True)):
-        p = sub.add_parser(name, help=helptext, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(name, help=helptext, epilog=_examples(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_driver_args(p)
         _add_policy_args(p)
         p.add_argument("--stop-on-success", action="store_true", help="end an episode at its first success")
@@ -316,12 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
         p.set_defaults(func=lambda a, rec=rec: cmd_rollout(a, record=rec))
 
-    p = sub.add_parser("info", help="summarise a LeRobot dataset recorded by robot_irl")
+    p = sub.add_parser("info", help="summarise a LeRobot dataset recorded by robot_irl", epilog=_examples("info"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("export-d4rl", help="convert a recorded dataset to a D4RL-style HDF5 file")
+    p = sub.add_parser("export-d4rl", help="convert a recorded dataset to a D4RL-style HDF5 file",
+                       epilog=_examples("export-d4rl"), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset")
     p.add_argument("out")
     p.set_defaults(func=cmd_export_d4rl)
@@ -346,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_dynamics_parser(sub)
     add_experiment_parser(sub)
 
-    p = sub.add_parser("demo", help="the main job: bring up the sim graph, record scripted episodes, summarise")
+    p = sub.add_parser("demo", help="the main job: bring up the sim graph, record scripted episodes, summarise",
+                       epilog=_examples("demo"), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="parent folder; each demo run gets a timestamped subfolder")
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--max-steps", type=int, default=120)

@@ -26,6 +26,21 @@ def test_help_and_list_are_instant_and_list_registries():
     assert "examples:" in helptext and "--episodes" in helptext
 
 
+def test_every_subcommand_help_shows_its_own_examples_only():
+    import argparse
+    import re
+
+    from robot_irl.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, p in sub.choices.items():
+        epilog = p.epilog or ""
+        assert epilog.startswith("examples:"), (name, epilog[:80])
+        commands = re.findall(r"robot-irl ([a-z0-9-]+)", epilog)
+        assert commands and set(commands) == {name}, (name, sorted(set(commands)))  # not the global list
+
+
 def test_record_info_export_round_trip(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, _ = run(capsys, "record", "--backend", "mujoco_arm", "--policy", "random", "--episodes", "2",
