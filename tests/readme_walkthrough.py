@@ -231,7 +231,9 @@ def run_command(command: str, rule: Rule, work: Path, context: dict[str, str], l
     if rule.before is not None:
         rule.before(work)
     for pattern, replacement in rule.replace:
-        command = re.sub(pattern, replacement.format(**context), command)
+        for key, value in context.items():  # {vlm}, {bag}, {hib_run}: not str.format (commands hold YAML braces)
+            replacement = replacement.replace("{" + key + "}", value)
+        command = re.sub(pattern, lambda _, r=replacement: r, command)
     command += rule.append
     env = headless_env()
     print(f"$ {command}", file=log, flush=True)
