@@ -231,6 +231,11 @@ def bringup(driver: str = "sim", backend: str | None = None, task: str | None = 
     else:
         extras.update(task=_opt_str(task), cameras=cams)
     config = _driver_config(backend, load_mapping(driver_config), extras, notes)
+    emu_backend = _opt_str(emulator_backend) or DEFAULT_EMULATOR_BACKEND
+    emu_config = _driver_config(emu_backend, {}, {"cameras": cams, "control_freq": freq}, notes) if emulate else {}
+    if emulate and "joint_names" in (_config_fields(backend) or ()) and not config.get("joint_names"):
+        # the emulator is the robot: name its joints, so every node knows the robot's features before connecting
+        config["joint_names"] = emulated_joints(emu_backend, emu_config)
     params: dict[str, Any] = {"driver": driver, "backend": backend, "driver_config": json.dumps(config, sort_keys=True),
                               "command_timeout_ms": int(_as_float(command_timeout_ms, "command_timeout_ms") or 500)}
     if _opt_str(start_armed) is not None:
@@ -238,12 +243,19 @@ def bringup(driver: str = "sim", backend: str | None = None, task: str | None = 
     ns = (_opt_str(namespace) or "").strip("/")
     nodes = [NodeSpec("driver_node", "driver_node", namespace=ns, parameters=params)]
     if emulate:
-        emu_backend = _opt_str(emulator_backend) or DEFAULT_EMULATOR_BACKEND
-        emu_config = _driver_config(emu_backend, {}, {"cameras": cams, "control_freq": freq}, notes)
         nodes.append(NodeSpec("robot_emulator", "robot_emulator", parameters={
             "backend": emu_backend, "driver_config": json.dumps(emu_config, sort_keys=True)}))
     what = f"{driver}/{backend}" + (f" + robot_emulator ({nodes[-1].parameters['backend']})" if emulate else "")
     return GraphSpec("bringup", nodes, f"driver_node ({what}) in /{ns}", notes)
+
+
+def emulated_joints(backend: str, config: dict[str, Any]) -> list[str]:
+    """The joints the robot emulator publishes: its (never connected) driver's position actions."""
+    from robot_irl.drivers import DRIVERS
+
+    cls = DRIVERS.get(backend)
+    driver = cls(cls.config_class.from_dict(config, where=f"{backend} emulator config"))
+    return [n.removesuffix(".pos") for n in driver.action_features["action"].names or ()]
 
 
 def sim(**kwargs: Any) -> GraphSpec:
@@ -299,6 +311,10 @@ def collect(driver: str = "sim", backend: str | None = None, task: str | None = 
     driver_node = base.node("driver_node")
     shared = {k: driver_node.parameters[k] for k in ("driver", "backend", "driver_config")}
     ns = driver_node.namespace
+    if "joint_names" in (_config_fields(shared["backend"]) or ()) and \
+            not load_mapping(shared["driver_config"]).get("joint_names"):
+        raise GraphError(f"collect on {shared['backend']}: the recorder and teleop nodes need the robot's joints "
+                         f"before connecting: name them in driver_config (joint_names: [...]), or emulate:=true")
     out_dir = _opt_str(dataset)
     if out_dir is None:
         raise GraphError("dataset: the dataset root is required")
@@ -381,24 +397,16 @@ def check_policy_fits(spec: GraphSpec) -> None:
 
     Builds (never connects) the policy node's driver and loads the checkpoint against it, so a policy trained on
     another robot fails here with one :class:`GraphError` naming the mismatch (action dimensions first, then the
-    checkpoint's own feature check), instead of later inside a node. A ros2_control robot without configured
-    ``joint_names`` takes the emulator's joints when the graph has one; with neither, the policy node checks once it
-    has discovered the joints. Imports the checkpoint's learner (torch): ``robot-irl up`` calls it, launch files do
-    not.
+    checkpoint's own feature check), instead of later inside a node. A ros2_control robot without ``joint_names``
+    (the emulator's are filled in by :func:`bringup`) is checked by the policy node once it has the joints.
+    Imports the checkpoint's learner (torch): ``robot-irl up`` calls it, launch files do not.
     """
     from robot_irl.collect.recover import build_driver
     from robot_irl.policies.checkpoint import checkpoint_config, load_policy
 
     params = dict(spec.node("policy_node").parameters)
-    config = load_mapping(params["driver_config"])
-    if params["backend"] == "ros2_control" and not config.get("joint_names"):
-        emulator = next((n for n in spec.nodes if n.name == "robot_emulator"), None)
-        if emulator is None:
-            return
-        emulated = build_driver({"driver": emulator.parameters["backend"],
-                                 "driver_config": emulator.parameters["driver_config"]})
-        config["joint_names"] = [n.removesuffix(".pos") for n in emulated.action_features["action"].names or ()]
-        params["driver_config"] = json.dumps(config)
+    if params["backend"] == "ros2_control" and not load_mapping(params["driver_config"]).get("joint_names"):
+        return  # discovered at connect: the policy node checks then
     robot = build_driver(params)
     path, actions = params["policy"], list(robot.action_features["action"].names or ())
     act_dim = checkpoint_config(path).get("act_dim")

@@ -309,3 +309,18 @@ def test_a_policy_for_another_robot_is_refused_before_any_node_starts(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"robot-irl up: error: policy {ckpt.parent} expects 7 action dims; the ros2_control driver takes 3 "
         f"(joint_0, joint_1, joint_2): this policy was trained for another robot"], done.stderr
+
+
+def test_hardware_graphs_know_the_robot_joints_before_connecting(tmp_path):
+    """The emulator's joints name the ros2_control robot's, so recorder/teleop/console/policy nodes know its features;
+    a real robot without joint_names cannot be collected from (refused with what to do)."""
+    spec = build_graph("collect", driver="hardware", emulate=True, emulator_backend="mock", dataset=str(tmp_path),
+                       operator="joy", console=True)
+    for node in spec.nodes:
+        if node.name != "robot_emulator":
+            assert json.loads(node.parameters["driver_config"])["joint_names"] == ["joint_0", "joint_1", "joint_2"]
+    named = build_graph("collect", driver="hardware", dataset=str(tmp_path), operator="none",
+                        driver_config={"joint_names": ["a", "b"]})
+    assert json.loads(named.node("recorder_node").parameters["driver_config"])["joint_names"] == ["a", "b"]
+    with pytest.raises(GraphError, match=r"joint_names: \[\.\.\.\]\), or emulate:=true"):
+        build_graph("collect", driver="hardware", dataset=str(tmp_path), operator="joy")
