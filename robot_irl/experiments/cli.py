@@ -38,21 +38,22 @@ EXPERIMENTS.register("adc", ExperimentEntry(
     "BC on traditional vs ADC data, evaluated with and without held-out perturbations (the ADC paper's "
     "data-efficiency table)",
     ("default", "large", "small"),
-    "small: ~1 min smoke run; default: ~15-20 min, 3 seeds; large: 5 seeds, more data",
+    "small: ~4 min smoke run (measured); default: ~15-20 min, 3 seeds; large: 5 seeds, more data",
     "ADCExperimentConfig", "run_adc_experiment"))
 EXPERIMENTS.register("vlm-iql", ExperimentEntry(
     "robot_irl.experiments.vlm_iql",
     "BC vs IQL with the true reward vs IQL with oracle- and VLM-preference reward models, on sub-optimal data "
     "(Real-World Offline RL from VLM Feedback)",
     ("default", "large", "small"),
-    "small: ~3 min (the demo's); default: ~25 min, 2 seeds; large: 5 seeds, more data and steps",
+    "small: ~3-4 min, the demo's (measured); default: ~25 min, 2 seeds; large: 5 seeds, more data and steps",
     "VLMIQLExperimentConfig", "run_vlm_iql_experiment"))
 EXPERIMENTS.register("hib", ExperimentEntry(
     "robot_irl.experiments.hib",
     "DR-only, oracle, RMA and HIB legged policies on the same budget and seeds, evaluated on train/held-out "
     "dynamics and a sim2sim robot (the HIB paper's comparison)",
     ("default", "large", "small"),
-    "small: ~1 min smoke run; default: under an hour on 2 CPU cores; large: more steps, bigger nets, 3 seeds",
+    "small: ~10 s smoke run (measured); default: under an hour on 2 CPU cores; large: more steps, bigger nets, "
+    "3 seeds",
     "HIBExperimentConfig", "run_hib_experiment", resumable=True))
 
 
