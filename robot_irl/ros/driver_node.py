@@ -251,6 +251,11 @@ class DriverNode(Node):
         (no command yet) or ``disarmed``.
         """
         if not self.armed:
+            if self._sim_armed and self.requires_arming:  # nobody called disarm: the driver tripped on a fault
+                self._sim_armed = False
+                self._clear_command()
+                self.get_logger().error(f"{self.driver.name} disarmed itself (a latched fault, e.g. stale joint "
+                                        f"states); nothing is sent until the arm service is called")
             self.last_source = "disarmed"
             return None if self.requires_arming else self.driver.hold_action()
         with self._lock:
