@@ -190,6 +190,16 @@ def test_malformed_and_unsupported_perturbations_become_error_events(rig):
     assert probe.wait_for(lambda: probe.count("joint_states") > n, 2.0)  # the node is still running
 
 
+def test_refused_perturbations_do_not_echo_huge_requests(rig):
+    _node, probe = rig()
+    probe.send_perturbation(Perturbation(PerturbationKind.INSTRUCTION, "task", {"text": "w" * 200_000}))
+    event = probe.wait_for_message("perturbation_events")
+    assert len(event.data) < 1500, len(event.data)
+    data = json.loads(event.data)
+    assert "max_instruction_chars" in data["error"] and data["request"]["kind"] == "instruction"
+    assert probe.latest("instruction").data == "move the arm"  # nothing applied
+
+
 def test_build_driver_from_parameters():
     driver = build_driver("sim", "mock", '{"joints": 4}')
     assert isinstance(driver, MockArmDriver) and driver.action_dim == 4
