@@ -22,6 +22,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from robot_irl.console.app import api_headers
 from robot_irl.graphs import GraphSpec, NodeSpec
 from robot_irl.launcher import GraphProcesses
 from robot_irl.ros.driver_node import LATCHED
@@ -90,6 +91,7 @@ def console():
         found = out.wait_for(URL_LINE, 40.0)
         assert found, f"console_node did not report its URL:\n{out}"
         with httpx.Client(base_url=found.group(1), timeout=10.0) as client:
+            client.headers.update(api_headers(client.get("/").text))  # as the page's script: token + JSON
             deadline = time.monotonic() + 20.0
             while not client.get("/api/status").json()["driver_seen"]:
                 assert time.monotonic() < deadline, f"the console never heard the driver:\n{out}"
