@@ -24,6 +24,7 @@ dataset lives under a local ``root`` and ``HF_HUB_OFFLINE`` defaults to ``1`` be
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -362,6 +363,7 @@ class LeRobotRecorder:
         self._episode: _Episode | None = None
         self._finalized = False
         self._saved_episodes: list[dict] = []
+        self._use_videos, self._vcodec, self._streaming_encoding = use_videos, vcodec, streaming_encoding
         if resume and _is_dataset(self.root):
             self._dataset = self._open_existing(vcodec, streaming_encoding)
         else:
@@ -504,8 +506,26 @@ class LeRobotRecorder:
         frame.update(check_frame(extras or {}, self.extra_features, where, "extras"))
         frame[WALL_TIME_KEY] = np.array([timestamp], dtype=np.float64)
         frame["task"] = task
-        self._dataset.add_frame(frame)
+        buffer = self._dataset.episode_buffer
+        size = buffer["size"] if buffer is not None else 0
+        try:
+            self._dataset.add_frame(frame)
+        except BaseException:
+            # LeRobot appends column by column: a failure half-way (the streaming video encoder's RuntimeError
+            # on a full disk, an image that cannot be written) leaves columns of different lengths
+            self._truncate_buffer(size)
+            raise
         self._note_frame(ep, frame, task, timestamp)
+
+    def _truncate_buffer(self, size: int) -> None:
+        """Cut every column of LeRobot's episode buffer back to ``size`` frames (consistent again)."""
+        buffer = self._dataset.episode_buffer
+        if buffer is None:
+            return
+        for value in buffer.values():
+            if isinstance(value, list):
+                del value[size:]
+        buffer["size"] = size
 
     def _note_frame(self, ep: _Episode, frame: dict, task: str, timestamp: float) -> None:
         if not ep.task_changes or ep.task_changes[-1]["task"] != task:
@@ -600,6 +620,31 @@ class LeRobotRecorder:
             ds.clear_episode_buffer(delete_images=True)
         self._remove_frame_images(self._episode.index)
         self._episode = None
+
+    def reopen(self) -> None:
+        """After a failed write (a full disk): drop the episode in progress and load the dataset again from what is
+        on disk, so that recording can go on once the cause is gone. Saved episodes are not touched. Raises
+        (``OSError``, :class:`DatasetError`) when the dataset cannot be opened yet; calling it again retries."""
+        self._require_open("reopen")
+        old, self._episode = self._dataset, None
+        # best effort: the old object's writers and encoder may be broken (it stays in place until a new one opens)
+        with contextlib.suppress(Exception):
+            old.clear_episode_buffer(delete_images=True)  # also cancels the streaming encoder
+        for close in (old._close_writer, old.meta._close_writer):
+            with contextlib.suppress(Exception):
+                close()
+        shutil.rmtree(self.root / "images", ignore_errors=True)
+        if _is_dataset(self.root):
+            self._dataset = self._open_existing(self._vcodec, self._streaming_encoding)
+        elif not read_jsonl(self.root / EPISODES_SIDECAR):  # nothing was ever saved here: start afresh
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._dataset = _lerobot().LeRobotDataset.create(
+                self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root,
+                robot_type=self.robot_type, use_videos=self._use_videos, video_backend="pyav", vcodec=self._vcodec,
+                streaming_encoding=self._streaming_encoding)
+            self._write_dataset_sidecar()
+        else:
+            raise DatasetError(f"{self.root}: meta/info.json is missing although episodes were saved there")
 
     def finalize(self) -> None:
         """Close the dataset. Unsaved frames are discarded (with a warning); calling it twice is harmless."""
