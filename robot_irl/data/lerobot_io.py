@@ -300,10 +300,12 @@ def _is_dataset(root: Path) -> bool:
 
 
 def _load_info(root: Path) -> dict:
+    from robot_irl.data.integrity import read_json
+
     path = Path(root) / "meta" / "info.json"
     if not path.is_file():
         raise DatasetError(f"{root} is not a LeRobot dataset: {path} does not exist")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -759,11 +761,16 @@ def read_episodes_meta(root: str | Path) -> list[dict]:
 
 
 def dataset_summary(root: str | Path) -> dict:
-    """Everything ``robot-irl info`` shows: sizes, fps, features, tasks, episode lengths and our sidecar."""
+    """Everything ``robot-irl info`` shows: sizes, fps, features, tasks, episode lengths and our sidecar.
+
+    Every parquet file is checked first (its footer): a torn one raises naming it."""
     import pyarrow.parquet as pq
+
+    from robot_irl.data.integrity import check_dataset_files
 
     root = Path(root)
     info = _load_info(root)
+    check_dataset_files(root)
     episodes = read_episodes_meta(root)
     tasks_path = root / "meta" / "tasks.parquet"
     tasks = []
