@@ -370,11 +370,7 @@ class LeRobotRecorder:
             self._dataset = self._open_existing(vcodec, streaming_encoding)
         else:
             self._prepare_root(overwrite)
-            self._dataset = _lerobot().LeRobotDataset.create(
-                self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root,
-                robot_type=self.robot_type, use_videos=use_videos, video_backend="pyav", vcodec=vcodec,
-                streaming_encoding=streaming_encoding)
-            self._write_dataset_sidecar()
+            self._dataset = self._create_dataset(use_videos)
 
     # -- opening --------------------------------------------------------------------------------------------
     def _prepare_root(self, overwrite: bool) -> None:
@@ -405,12 +401,7 @@ class LeRobotRecorder:
                                + "\n  - ".join(problems))
         if info["total_episodes"] == 0:  # nothing saved yet: LeRobot cannot open an empty dataset, start afresh
             shutil.rmtree(self.root)
-            dataset = _lerobot().LeRobotDataset.create(
-                self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root,
-                robot_type=self.robot_type, use_videos=info.get("video_path") is not None, video_backend="pyav",
-                vcodec=vcodec, streaming_encoding=streaming_encoding)
-            self._write_dataset_sidecar()
-            return dataset
+            return self._create_dataset(info.get("video_path") is not None)
         # PNGs of an episode that was never saved (a crash mid-episode) would be encoded into the next video
         shutil.rmtree(self.root / "images", ignore_errors=True)
         sidecar = read_jsonl(self.root / EPISODES_SIDECAR)
@@ -420,6 +411,15 @@ class LeRobotRecorder:
         dataset = _lerobot().LeRobotDataset(self.repo_id, root=self.root, video_backend="pyav", vcodec=vcodec,
                                             streaming_encoding=streaming_encoding)
         dataset.meta.episodes = [dict(ep) for ep in dataset.meta.episodes]
+        return dataset
+
+    def _create_dataset(self, use_videos: bool):
+        """A new, empty LeRobot dataset at ``root`` (which must not exist) and our sidecar."""
+        dataset = _lerobot().LeRobotDataset.create(
+            self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root, robot_type=self.robot_type,
+            use_videos=use_videos, video_backend="pyav", vcodec=self._vcodec,
+            streaming_encoding=self._streaming_encoding)
+        self._write_dataset_sidecar()
         return dataset
 
     def _write_dataset_sidecar(self) -> None:
@@ -640,11 +640,7 @@ class LeRobotRecorder:
             self._dataset = self._open_existing(self._vcodec, self._streaming_encoding)
         elif not read_jsonl(self.root / EPISODES_SIDECAR):  # nothing was ever saved here: start afresh
             shutil.rmtree(self.root, ignore_errors=True)
-            self._dataset = _lerobot().LeRobotDataset.create(
-                self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root,
-                robot_type=self.robot_type, use_videos=self._use_videos, video_backend="pyav", vcodec=self._vcodec,
-                streaming_encoding=self._streaming_encoding)
-            self._write_dataset_sidecar()
+            self._dataset = self._create_dataset(self._use_videos)
         else:
             raise DatasetError(f"{self.root}: meta/info.json is missing although episodes were saved there")
 
