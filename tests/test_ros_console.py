@@ -130,6 +130,11 @@ def test_driver_refusals_come_back_as_4xx_and_error_events(console):
     assert r.json()["request"]["kind"] == "lighting"
     r = client.post("/api/perturb", json={"kind": "push", "target": "cube", "params": {"velocity": "fast"}})
     assert r.status_code == 422 and "push.velocity: expected numbers" in r.json()["error"]
+    r = client.post("/api/perturb", json={"kind": "push", "target": "cube", "params": {"velocity": [0, 0, 1e4]}})
+    assert r.status_code == 400 and "max_push_speed" in r.json()["error"]  # the driver node's bounds, over ROS
+    r = client.post("/api/perturb", headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
+                    content=b'{"kind": "instruction", "target": "task", "params": {"text": "wave"}}')
+    assert r.status_code == 403  # the console node serves the same guarded app
 
 
 def test_an_instruction_change_reaches_the_status(console):
