@@ -243,7 +243,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export_d4rl(args: argparse.Namespace) -> int:
     from robot_irl.data.d4rl import lerobot_to_d4rl
 
-    out = lerobot_to_d4rl(args.dataset, args.out)
+    out = lerobot_to_d4rl(args.dataset, args.out, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -269,6 +269,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             extra.setdefault("command", args.velocity_command)
     elif args.policy is not None or args.velocity_command is not None:
         raise CliError(f"--policy/--command apply to the {'/'.join(POLICY_GRAPHS)} graphs, not {args.graph!r}")
+    if args.backend is not None:
+        extra.setdefault("backend", args.backend)
     if args.graph in POLICY_GRAPHS:  # a policy for another robot fails here, before any node starts
         from robot_irl.graphs import build_graph, check_policy_fits
 
@@ -305,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("graph", help="graph name (see `robot-irl list`)")
     p.add_argument("--driver", default="sim", choices=["sim", "hardware"])
+    p.add_argument("--backend", default=None,
+                   help="backend within the driver family, as in `robot-irl list` (sim: robosuite, mujoco_arm, mock, "
+                        "go1; default: the family's)")
     p.add_argument("--task", default=None, help="sim task (default: the driver's: lift, go1_flat for legged)")
     p.add_argument("--cameras", nargs="*", default=[])
     p.add_argument("--rate", type=float, default=None, help="control rate in Hz (default: the driver's)")
@@ -353,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_examples("export-d4rl"), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset")
     p.add_argument("out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT file")
     p.set_defaults(func=cmd_export_d4rl)
 
     from robot_irl.collect.cli_collect import add_collect_parser
@@ -390,25 +396,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# -- errors: one line, exit status 2 ----------------------------------------------------------------------------
+
+#: command -> the argument naming the LeRobot dataset(s) / checkpoint it reads: their files are checked before the
+#: command runs (robot_irl.data.integrity), so a torn file is one line naming it, not a traceback from pyarrow
+DATASET_ARGS = {"export-d4rl": "dataset", "train": "dataset", "label": "dataset", "relabel": "dataset",
+                "train-reward": "dataset"}
+CHECKPOINT_ARGS = {"eval": "policy", "eval-dynamics": "policy", "up": "policy"}
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    from robot_irl.data.integrity import check_checkpoint_files, check_dataset_files
+
+    for table, check in ((DATASET_ARGS, check_dataset_files), (CHECKPOINT_ARGS, check_checkpoint_files)):
+        value = getattr(args, table.get(args.command, ""), None)
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, (str, Path)) and Path(path).is_dir():
+                check(path)
+
+
+def _user_error(e: BaseException) -> bool:
+    """Known errors: robot_irl's own (they name what and where) and the operating system's (they name the path)."""
+    return isinstance(e, (CliError, OSError)) or type(e).__module__.split(".")[0] == "robot_irl"
+
+
+def _cli_words(message: str) -> str:
+    """Library messages name keyword arguments (``pass overwrite=True``); on the command line it is the flag."""
+    import re
+
+    return re.sub(r"\b(overwrite|force|resume)=True(?: \(--[\w-]+\))?", r"--\1", message)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_inputs(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except CliError as e:
-        print(f"robot-irl {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except Exception as e:  # noqa: BLE001 - known error types get one clear line, not a traceback
-        from robot_irl.core import ConfigError, UnknownNameError, UnsafeActionError
+        if not _user_error(e):
+            raise
+        text = " ".join(str(e).split()) or type(e).__name__
+        print(f"robot-irl {args.command}: error: {_cli_words(text)}", file=sys.stderr)
+        return 2
 
-        if isinstance(e, (ConfigError, UnknownNameError, UnsafeActionError, FileExistsError, FileNotFoundError)):
-            print(f"robot-irl {args.command}: error: {e}", file=sys.stderr)
-            return 2
-        raise
 
+if __name__ == "__main__":  # python -m robot_irl.cli: run the module's own copy, so CliError is one class
+    from robot_irl.cli import main as _main
 
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())

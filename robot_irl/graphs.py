@@ -30,6 +30,7 @@ from typing import Any
 
 from robot_irl.core.config import ConfigError
 from robot_irl.core.registry import Registry
+from robot_irl.core.safety import COMMAND_TIMEOUT_MS
 
 DEFAULT_NAMESPACE = "robot_irl"
 DEFAULT_EMULATOR_BACKEND = "mujoco_arm"
@@ -209,7 +210,7 @@ def bringup(driver: str = "sim", backend: str | None = None, task: str | None = 
             cameras: Any = None, rate: Any = None, emulate: Any = False,
             emulator_backend: str | None = None, driver_config: Any = None,
             namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
-            command_timeout_ms: Any = 500) -> GraphSpec:
+            command_timeout_ms: Any = COMMAND_TIMEOUT_MS) -> GraphSpec:
     """The driver node over a simulator or a ros2_control robot (plus the emulator with ``emulate``)."""
     from robot_irl.drivers import FAMILIES, resolve_backend
 
@@ -236,8 +237,9 @@ def bringup(driver: str = "sim", backend: str | None = None, task: str | None = 
     if emulate and "joint_names" in (_config_fields(backend) or ()) and not config.get("joint_names"):
         # the emulator is the robot: name its joints, so every node knows the robot's features before connecting
         config["joint_names"] = emulated_joints(emu_backend, emu_config)
+    timeout_ms = int(_as_float(command_timeout_ms, "command_timeout_ms") or COMMAND_TIMEOUT_MS)
     params: dict[str, Any] = {"driver": driver, "backend": backend, "driver_config": json.dumps(config, sort_keys=True),
-                              "command_timeout_ms": int(_as_float(command_timeout_ms, "command_timeout_ms") or 500)}
+                              "command_timeout_ms": timeout_ms}
     if _opt_str(start_armed) is not None:
         params["start_armed"] = _as_bool(start_armed, "start_armed")
     ns = (_opt_str(namespace) or "").strip("/")
@@ -289,7 +291,8 @@ GRAPH_ADVERSARIES = ("none", "scripted")
 
 def collect(driver: str = "sim", backend: str | None = None, task: str | None = None, cameras: Any = None,
             rate: Any = None, emulate: Any = False, emulator_backend: str | None = None, driver_config: Any = None,
-            namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None, command_timeout_ms: Any = 500,
+            namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
+            command_timeout_ms: Any = COMMAND_TIMEOUT_MS,
             dataset: Any = "runs/collect/dataset", repo_id: Any = "", resume: Any = False, overwrite: Any = False,
             bag: Any = True, operator: Any = "keyboard", console: Any = False, console_host: Any = "127.0.0.1",
             console_port: Any = 8080, adversary: Any = "none", episodes: Any = 0, max_steps: Any = 250,
@@ -422,7 +425,7 @@ def check_policy_fits(spec: GraphSpec) -> None:
 def deploy(policy: Any = None, driver: str = "sim", backend: str | None = None, task: str | None = None,
            cameras: Any = None, rate: Any = None, emulate: Any = False, emulator_backend: str | None = None,
            driver_config: Any = None, namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
-           command_timeout_ms: Any = 500, inputs: Any = "auto", episode_steps: Any = 0) -> GraphSpec:
+           command_timeout_ms: Any = COMMAND_TIMEOUT_MS, inputs: Any = "auto", episode_steps: Any = 0) -> GraphSpec:
     """``bringup`` plus ``policy_node`` acting with a trained checkpoint (BC, IQL, ...) through the driver node.
 
     The policy node gets the driver node's ``driver``/``backend``/``driver_config``: it checks the robot's features
@@ -448,7 +451,7 @@ LEGGED_SIM_BACKEND = "go1"
 def legged(policy: Any = None, driver: str = "sim", backend: str | None = None, task: str | None = None,
            cameras: Any = None, rate: Any = None, emulate: Any = False, emulator_backend: str | None = None,
            driver_config: Any = None, namespace: str = DEFAULT_NAMESPACE, start_armed: Any = None,
-           command_timeout_ms: Any = 100, command: Any = None, inputs: Any = "sensors",
+           command_timeout_ms: Any = COMMAND_TIMEOUT_MS, command: Any = None, inputs: Any = "sensors",
            episode_steps: Any = 0) -> GraphSpec:
     """A legged robot walking with a trained policy (DR, oracle, RMA, HIB; ``robot-irl train ppo``).
 

@@ -12,6 +12,7 @@ pytest.importorskip("fastapi")
 import httpx
 
 from robot_irl.collect.annotations import PERTURBATION_KIND, PERTURBED, parse_perturbations
+from robot_irl.console.app import api_headers
 from robot_irl.data.lerobot_io import load_dataset, read_frames
 
 pytestmark = [pytest.mark.ros, pytest.mark.data]
@@ -49,6 +50,7 @@ def test_console_perturbations_are_recorded_per_frame(tmp_path):
     try:
         url = _wait(lambda: (m := URL.search(log.text)) and m.group(1), "the console URL", log, timeout=60)
         with httpx.Client(base_url=url, timeout=10.0) as http:
+            http.headers.update(api_headers(http.get("/").text))  # as the page's script: token + JSON
             _wait(lambda: http.post("/api/episode/start").status_code == 200, "the recorder to start", log)
             time.sleep(0.5)
             push = http.post("/api/perturb",

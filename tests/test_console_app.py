@@ -14,7 +14,7 @@ with warnings.catch_warnings():  # starlette 1.x suggests httpx2 over httpx for 
     from fastapi.testclient import TestClient
 from PIL import Image
 
-from robot_irl.console.app import create_app
+from robot_irl.console.app import api_headers, create_app
 from robot_irl.console.backend import DriverBackend, DriverLoop, EventLog, episode_command, object_poses
 from robot_irl.core.perturbation import PerturbationKind
 from robot_irl.drivers import make_driver
@@ -31,11 +31,18 @@ def rig():
     loop = DriverLoop(driver, rate=10.0).start()
     backend = DriverBackend(driver, lock=loop.lock)
     loop.observers.append(backend.feed)
-    with TestClient(create_app(backend)) as client:
+    with console_client(create_app(backend)) as client:
         yield client, backend, loop
     loop.stop()
     assert loop.error is None
     assert not driver.is_connected
+
+
+def console_client(app) -> TestClient:
+    """A test client that talks to the app as its page does: on the bound address, with the page's token."""
+    client = TestClient(app, base_url="http://127.0.0.1:8765")
+    client.headers.update(api_headers(client.get("/").text))
+    return client
 
 
 def wait_ticks(loop: DriverLoop, n: int = 2, timeout: float = 5.0) -> None:
@@ -187,6 +194,74 @@ def test_events_after_returns_only_newer_events(rig):
     assert client.get(f"/api/events?after={page['last']}").json() == {"events": [], "last": page["last"]}
 
 
+def test_out_of_bounds_perturbations_are_refused_with_400_and_a_short_answer(rig):
+    client, backend, _ = rig
+    before = client.get("/api/status").json()["objects"]["cube"]["position"]
+    for velocity in ([1e300, 0, 0], [0, 0, 1e4]):
+        r = post(client, {"kind": "push", "target": "cube", "params": {"velocity": velocity}})
+        assert r.status_code == 400 and "max_push_speed" in r.json()["error"], r.text
+    r = post(client, {"kind": "instruction", "target": "task", "params": {"text": "lift the red cube " * 3000}})
+    assert r.status_code == 400 and "max_instruction_chars" in r.json()["error"] and len(r.content) < 1500
+    assert np.allclose(client.get("/api/status").json()["objects"]["cube"]["position"], before, atol=0.01)
+
+
+# -- cross-site requests ----------------------------------------------------------------------------------------
+EVIL = "http://evil.example"
+INSTRUCTION = b'{"kind": "instruction", "target": "task", "params": {"text": "lift the blue box"}}'
+
+
+@pytest.mark.parametrize("drop, headers, status, words", [
+    # the issue's curl: another origin, text/plain (a "simple" request no preflight guards), no token
+    ("X-Console-Token", {"Origin": EVIL, "Content-Type": "text/plain"}, 403, "origin 'http://evil.example'"),
+    ("X-Console-Token", {}, 403, "X-Console-Token"),
+    (None, {"X-Console-Token": "guessed"}, 403, "X-Console-Token"),
+    (None, {"Content-Type": "text/plain"}, 415, "application/json"),
+    (None, {"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
+    (None, {"Origin": EVIL}, 403, "origin"),
+    (None, {"Origin": "null"}, 403, "origin"),
+    (None, {"Sec-Fetch-Site": "cross-site"}, 403, "cross-site"),
+    (None, {"Host": "evil.example:8765"}, 400, "does not name this console"),  # DNS rebinding
+    (None, {"Host": "127.0.0.1:9999"}, 400, "Host"),
+])
+def test_cross_site_requests_cannot_change_state(rig, drop, headers, status, words):
+    client, backend, _ = rig
+    instruction, episodes = backend.instruction(), len(backend.episode_log)
+    sent = {**{k: v for k, v in client.headers.items() if k != (drop or "").lower()}, **headers}
+    client_headers = dict(client.headers)
+    try:
+        client.headers.clear()
+        r = client.post("/api/perturb", content=INSTRUCTION, headers=sent)
+        assert r.status_code == status and words in r.json()["error"], r.text
+        r = client.post("/api/episode/start", content=b"{}", headers=sent)
+        assert r.status_code == status, r.text
+    finally:
+        client.headers.update(client_headers)
+    assert backend.instruction() == instruction and len(backend.episode_log) == episodes
+
+
+def test_the_page_itself_may_change_state_and_carries_the_token(rig):
+    client, backend, _ = rig
+    page = client.get("/")
+    assert page.status_code == 200 and client.headers["X-Console-Token"] in page.text
+    same_origin = {"Origin": "http://127.0.0.1:8765", "Sec-Fetch-Site": "same-origin"}
+    r = client.post("/api/perturb", content=INSTRUCTION.replace(b"blue box", b"red cube"), headers=same_origin)
+    assert r.status_code == 200, r.text
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400  # a rebound name reads nothing
+    huge = client.post("/api/perturb", content=b" " * (70 * 1024))
+    assert huge.status_code == 413
+
+
+def test_allowed_hosts_follow_the_bound_address():
+    from robot_irl.console.app import allowed_hosts, request_problem
+
+    assert allowed_hosts("127.0.0.1", 8080) == {"127.0.0.1:8080", "localhost:8080", "[::1]:8080"}
+    assert allowed_hosts("192.168.1.5", 80) == {"192.168.1.5:80", "192.168.1.5"}
+    assert allowed_hosts("0.0.0.0", 8080) is None  # any name, but Origin and the token still apply
+    ok = {"host": "robot.lan:8080", "content-type": "application/json", "x-console-token": "t"}
+    assert request_problem("POST", ok, "0.0.0.0", 8080, "t") is None
+    assert request_problem("POST", {**ok, "origin": "http://other.lan:8080"}, "0.0.0.0", 8080, "t")[0] == 403
+
+
 # -- cameras --------------------------------------------------------------------------------------------------
 def test_camera_jpeg_is_a_decodable_frame_and_unknown_cameras_are_404(rig):
     client, _, _ = rig
@@ -224,7 +299,7 @@ def test_episode_commands_reach_the_callback(rig):
         return {"ok": command != "discard", "message": f"did {command}"}
 
     app = create_app(DriverBackend(backend.driver, lock=backend.lock, on_episode=recorder))
-    with TestClient(app) as client:
+    with console_client(app) as client:
         assert client.post("/api/episode/start").json() == {"ok": True, "message": "did start"}
         assert client.post("/api/episode/mark_success").status_code == 200
         refused = client.post("/api/episode/discard")

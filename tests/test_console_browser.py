@@ -2,14 +2,17 @@
 
 uvicorn serves the app on a free loopback port around a robosuite Lift driver (one 64x64 camera) stepped at 10 Hz
 by a DriverLoop. The test clicks perturbation buttons and checks the event shows in the page's log, the driver
-really applied it (the cube moved), and an instruction preset changes the instruction. A screenshot is kept in the
-test's tmp folder and copied to /tmp/console_screenshot.png.
+really applied it (the cube moved), and an instruction preset changes the instruction: every click is a POST that
+carries the page's session token. A page of another origin, in the same browser, can neither read the console nor
+change its state. A screenshot is kept in the test's tmp folder and copied to /tmp/console_screenshot.png.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +162,55 @@ def test_refusals_and_episode_buttons_show_in_the_log(page, console, tmp_path):
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
     shutil.copyfile(shot, SCREENSHOT_COPY)
+
+
+class _OtherSite(BaseHTTPRequestHandler):
+    """A page of another origin (another port) open in the operator's browser."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = b"<!doctype html><title>elsewhere</title><p>an unrelated page</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+CROSS_SITE = """async (url) => {
+  const text = (t) => JSON.stringify({kind: "instruction", target: "task", params: {text: t}});
+  const out = {};
+  // a "simple" request (no preflight): the browser sends it, the console must refuse it
+  try { await fetch(url + "api/perturb", {method: "POST", mode: "no-cors",
+          headers: {"Content-Type": "text/plain"}, body: text(TEXT)}); out.simple = "sent"; }
+  catch (e) { out.simple = "blocked"; }
+  try { await fetch(url + "api/episode/start", {method: "POST", mode: "no-cors"}); out.episode = "sent"; }
+  catch (e) { out.episode = "blocked"; }
+  // reading the page (to steal its token) and a JSON POST (needs a CORS preflight) are blocked by the browser
+  try { out.read = (await (await fetch(url)).text()).length; } catch (e) { out.read = "blocked"; }
+  try { await fetch(url + "api/perturb", {method: "POST", headers: {"Content-Type": "application/json",
+          "X-Console-Token": "guessed"}, body: text(TEXT)}); out.json = "sent"; }
+  catch (e) { out.json = "blocked"; }
+  return out;
+}"""
+
+
+def test_a_page_of_another_origin_cannot_drive_the_console(page, console):
+    server, backend, _ = console
+    instruction, episodes = backend.instruction(), len(backend.episode_log)
+    other_text = "lift the red cube" if instruction != "lift the red cube" else "lift the blue box"
+    site = ThreadingHTTPServer(("127.0.0.1", 0), _OtherSite)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    other = page.context.new_page()
+    try:
+        other.goto(f"http://127.0.0.1:{site.server_address[1]}/")
+        result = other.evaluate(CROSS_SITE.replace("TEXT", repr(other_text)), server.url)
+    finally:
+        other.close()
+        site.shutdown()
+    assert result["read"] == "blocked" and result["json"] == "blocked", result
+    time.sleep(0.3)
+    assert backend.instruction() == instruction and len(backend.episode_log) == episodes
+    assert page.evaluate("document.querySelector('meta[name=robot-irl-console-token]').content") != "__CONSOLE_TOKEN__"

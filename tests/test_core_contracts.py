@@ -133,6 +133,70 @@ def test_perturbation_records_validate_and_round_trip():
         Perturbation.from_dict({"kind": "push", "target": "c", "params": {"velocity": [0, 0, 0]}, "when": 1})
 
 
+@pytest.mark.parametrize("kind, params, bound", [
+    ("push", {"velocity": [1e300, 0, 0]}, "max_push_speed=3 m/s"),
+    ("push", {"velocity": [0, 0, 1e4]}, "max_push_speed"),
+    ("move_object", {"position": [0.2, 0.0, 9995.0]}, "outside the workspace box"),
+    ("move_object", {"position": [0.2, 0.0, -0.5]}, "workspace_low"),
+    ("move_object", {"quat": [0, 0, 0, 0]}, "zero length"),
+    ("distractor_add", {"position": [5.0, 0.0, 0.1]}, "workspace"),
+    ("color", {"rgba": [2.0, 0.0, 0.0, 1.0]}, r"outside \[0, 1\]"),
+    ("color", {"rgba": [0.5, -0.1, 0.0, 1.0]}, "colour components"),
+    ("lighting", {"diffuse": [50.0, 1.0, 1.0]}, "max_light_value=1"),
+    ("lighting", {"ambient": [-1.0, 0.0, 0.0]}, "ambient"),
+    ("lighting", {"position": [0.0, 0.0, 1e6]}, "light_position box"),
+    ("lighting", {"direction": [0.0, 0.0, 0.0]}, "zero length"),
+    ("camera", {"offset": [0.0, 5.0, 0.0]}, "max_camera_offset=0.3 m"),
+    ("camera", {"yaw": 3.0}, "max_camera_angle=0.8 rad"),
+    ("camera", {"pitch": -3.0}, "pitch"),
+    ("instruction", {"text": "x" * 10_000}, "10000 characters exceeds max_instruction_chars=300"),
+    ("push", {"velocity": [0.1, 0, 0], "mass": 1e9}, r"unknown parameters \['mass'\]"),
+])
+def test_perturbation_bounds_refuse_requests_outside_them_naming_the_bound(kind, params, bound):
+    from robot_irl.core.perturbation import PerturbationBounds
+
+    request = Perturbation(kind, "cube", params)
+    with pytest.raises(PerturbationError, match=bound) as refused:
+        PerturbationBounds().check(request)
+    assert len(str(refused.value)) < 400  # a huge request is never echoed back
+
+
+def test_perturbation_bounds_accept_what_the_adversaries_send():
+    from robot_irl.collect.adversary import AdversaryConfig
+    from robot_irl.core.perturbation import PerturbationBounds
+
+    bounds, held_out = PerturbationBounds(), AdversaryConfig.preset("held_out")
+    for request in (Perturbation("push", "cube", {"velocity": [held_out.push_speed[1], 0, 0]}),
+                    Perturbation("move_object", "cube", {"position": [0.1, -0.1, 0.8], "yaw": 7.0}),
+                    Perturbation("color", "table", {"rgba": [0.0, 1.0, 0.5, 1.0]}),
+                    Perturbation("lighting", "all", {"diffuse": [1.0, 1.0, 1.0], "direction": [0, 0.3, -1]}),
+                    Perturbation("camera", "agentview", {"offset": [held_out.camera_shift] * 3,
+                                                         "yaw": held_out.camera_yaw}),
+                    Perturbation("distractor_add", "distractor_box", {}),
+                    Perturbation("distractor_remove", "distractor_box", {}),
+                    Perturbation("instruction", "task", {"text": "lift the red cube"})):
+        bounds.check(request)
+    with pytest.raises(ConfigError, match="PerturbationBounds.workspace_low"):
+        PerturbationBounds.from_dict({"workspace_low": [0, 0, 2.0]})
+
+
+def test_malformed_requests_and_error_events_quote_only_a_little_of_the_request():
+    from robot_irl.console.backend import error_event
+    from robot_irl.core.perturbation import request_echo
+
+    huge = [0.5] * 1_000_000
+    with pytest.raises(PerturbationError, match=r"\(\d+ characters\)") as refused:
+        Perturbation("push", "cube", {"velocity": huge})
+    assert len(str(refused.value)) < 400
+    request = Perturbation("instruction", "task", {"text": "y" * 1_000_000})
+    echo = request_echo(request)
+    assert echo["kind"] == "instruction" and echo["target"] == "task" and len(json.dumps(echo)) < 500
+    assert request_echo("z" * 100_000).endswith("(100000 characters)")
+    small = {"kind": "push", "target": "cube", "params": {"velocity": [1, 0, 0]}}
+    assert request_echo(small) == small
+    assert len(json.dumps(error_event("e" * 100_000, request))) < 1200
+
+
 def test_mock_driver_contract():
     drv = MockArmDriver(MockArmConfig(joints=2))
     assert drv.observation_features["observation.state"].shape == (2,)  # known before connecting

@@ -336,6 +336,52 @@ def test_discard_episode_leaves_nothing(tmp_path):
     assert not (root / "images").exists()
 
 
+def test_a_frame_the_video_encoder_fails_on_leaves_the_episode_buffer_consistent(tmp_path, monkeypatch):
+    """LeRobot appends a frame column by column; its streaming encoder raising RuntimeError half-way (a full disk)
+    left columns of different lengths, and saving then failed ("Column 2 named action expected length ...")."""
+    root = tmp_path / "ds"
+    obs = {"observation.state": vector(["a"]), "observation.images.cam": image(32, 32)}
+    with LeRobotRecorder(root, "local/x", FPS, obs, {"action": vector(["u"])}, "mock",
+                         streaming_encoding=True) as rec:
+        cam = {"observation.state": [0.0], "observation.images.cam": np.zeros((32, 32, 3), np.uint8)}
+        for i in range(3):
+            rec.add_frame(cam, [float(i)], "push", 1.0 + i / FPS)
+        encoder = rec.dataset._streaming_encoder
+
+        def crashed(key, frame):
+            raise RuntimeError(f"Encoder thread for {key} crashed: [Errno 28] No space left on device")
+
+        monkeypatch.setattr(encoder, "feed_frame", crashed)
+        with pytest.raises(RuntimeError, match="No space left"):
+            rec.add_frame(cam, [9.0], "push", 1.0 + 3 / FPS)
+        buffer = rec.dataset.episode_buffer
+        lengths = {k: len(v) for k, v in buffer.items() if isinstance(v, list) and v}  # (index columns: at save)
+        assert set(lengths.values()) == {3} and buffer["size"] == 3 == rec.episode_length, lengths
+        assert lengths.keys() >= {"task", "timestamp", "frame_index", "observation.images.cam", "action"}
+        monkeypatch.undo()  # space is back: the same episode goes on and saves
+        rec.add_frame(cam, [3.0], "push", 1.0 + 4 / FPS)
+        rec.save_episode()
+    ds = load_dataset(root)
+    assert len(ds) == 4 and [ds[i]["action"].item() for i in range(4)] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_reopen_reloads_the_saved_episodes_and_recording_goes_on(tmp_path):
+    root = tmp_path / "ds"
+    with _recorder(root) as rec:
+        rec.reopen()  # nothing saved yet: a fresh dataset
+        for i in range(3):
+            rec.add_frame(**_frame(i))
+        rec.save_episode()
+        rec.add_frame(**_frame(10))  # an episode in progress is dropped
+        rec.reopen()
+        assert rec.num_episodes == 1 and rec.episode_length == 0
+        for i in range(20, 22):
+            rec.add_frame(**_frame(i))
+        rec.save_episode()
+    ds = load_dataset(root)
+    assert ds.meta.total_episodes == 2 and len(ds) == 5
+
+
 def test_features_for_lerobot_mapping():
     obs = {"observation.state": vector(["a", "b"]), "observation.images.wrist": image(4, 6)}
     extra = {"next.success": Feature("bool", (1,)), "note": Feature("string", (1,))}

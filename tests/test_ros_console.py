@@ -22,6 +22,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from robot_irl.console.app import api_headers
 from robot_irl.graphs import GraphSpec, NodeSpec
 from robot_irl.launcher import GraphProcesses
 from robot_irl.ros.driver_node import LATCHED
@@ -90,6 +91,7 @@ def console():
         found = out.wait_for(URL_LINE, 40.0)
         assert found, f"console_node did not report its URL:\n{out}"
         with httpx.Client(base_url=found.group(1), timeout=10.0) as client:
+            client.headers.update(api_headers(client.get("/").text))  # as the page's script: token + JSON
             deadline = time.monotonic() + 20.0
             while not client.get("/api/status").json()["driver_seen"]:
                 assert time.monotonic() < deadline, f"the console never heard the driver:\n{out}"
@@ -128,6 +130,11 @@ def test_driver_refusals_come_back_as_4xx_and_error_events(console):
     assert r.json()["request"]["kind"] == "lighting"
     r = client.post("/api/perturb", json={"kind": "push", "target": "cube", "params": {"velocity": "fast"}})
     assert r.status_code == 422 and "push.velocity: expected numbers" in r.json()["error"]
+    r = client.post("/api/perturb", json={"kind": "push", "target": "cube", "params": {"velocity": [0, 0, 1e4]}})
+    assert r.status_code == 400 and "max_push_speed" in r.json()["error"]  # the driver node's bounds, over ROS
+    r = client.post("/api/perturb", headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
+                    content=b'{"kind": "instruction", "target": "task", "params": {"text": "wave"}}')
+    assert r.status_code == 403  # the console node serves the same guarded app
 
 
 def test_an_instruction_change_reaches_the_status(console):

@@ -16,7 +16,7 @@ from rclpy.context import Context
 from robot_irl.core.perturbation import Perturbation, PerturbationKind
 from robot_irl.drivers.mock import MockArmConfig, MockArmDriver
 from robot_irl.ros.driver_node import DriverNode, build_driver
-from robot_irl.ros.probe import BackgroundSpinner, RobotProbe
+from robot_irl.ros.probe import BackgroundSpinner, RobotProbe, watchdog_trial
 
 pytestmark = pytest.mark.ros
 _ids = itertools.count()
@@ -35,9 +35,9 @@ def rig(context):
     """``rig(**params)`` -> (node, probe): a mock arm at 50 Hz in a fresh namespace, discovered by the probe."""
     made = []
 
-    def make(**params):
+    def make(driver=None, **params):
         ns = f"dn_test_{os.getpid()}_{next(_ids)}"
-        driver = MockArmDriver(MockArmConfig(control_freq=50.0))
+        driver = driver or MockArmDriver(MockArmConfig(control_freq=50.0))
         node = DriverNode(driver, namespace=ns, context=context, parameter_overrides=params)
         probe = RobotProbe(namespace=ns, context=context)
         made.append((node, probe, BackgroundSpinner(node, probe, context=context)))
@@ -112,6 +112,40 @@ def test_watchdog_holds_after_command_timeout(rig):
     assert stopped < 0.5
 
 
+def _sim_driver(backend: str):
+    if backend == "mock":
+        return MockArmDriver(MockArmConfig(control_freq=20.0))
+    pytest.importorskip("mujoco")
+    from robot_irl.drivers.mujoco_arm import MujocoArmDriver
+
+    return MujocoArmDriver()
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("backend", ["mock", "mujoco_arm"])
+def test_a_dead_operator_is_held_within_the_command_timeout(rig, backend):
+    """Commands stop (the tele-operator died): the first hold comes within command_timeout_ms (default 100 ms),
+    not at the next control tick after it, and the robot moves at most the steps taken before the deadline."""
+    driver = _sim_driver(backend)
+    node, probe = rig(driver)
+    assert node.command_timeout_s == pytest.approx(0.1)  # the default
+    period = 1.0 / driver.fps  # 50 ms: a tick-granular check would hold 100-150 ms late
+    limits = driver.safety_limits
+    max_step = np.asarray(limits.max_step if limits.max_step is not None
+                          else np.asarray(limits.max_velocity) * limits.dt)
+    target = np.asarray(limits.upper) * 0.9  # far away: the arm moves at full speed until held
+    trials = [watchdog_trial(probe, target if i % 2 == 0 else np.asarray(limits.lower) * 0.9, period)
+              for i in range(3)]
+    latencies = sorted(t.latency_ms for t in trials)
+    # margins for a loaded 2-core machine; a check at the control tick alone held after 144-148 ms here (median,
+    # bench/RESULTS.md), 539-595 ms with the old 500 ms default, the arm moving 0.5-1.4 rad meanwhile
+    assert latencies[1] < 100 + 25 and latencies[-1] < 100 + 100, latencies
+    steps = int(np.ceil(0.1 / period)) + 1  # the last command's own tick and those before the deadline
+    for trial in trials:
+        assert trial.moved <= steps * float(np.max(max_step)) + 1e-6, trials
+    assert node.last_source == "timeout"
+
+
 def test_reset_service_returns_the_arm_home(rig):
     _node, probe = rig()
     assert drive(probe, [0.3, 0.0, 0.0], lambda: positions(probe)[0] > 0.25)
@@ -154,6 +188,16 @@ def test_malformed_and_unsupported_perturbations_become_error_events(rig):
     assert "does not support push" in event["error"]
     n = probe.count("joint_states")
     assert probe.wait_for(lambda: probe.count("joint_states") > n, 2.0)  # the node is still running
+
+
+def test_refused_perturbations_do_not_echo_huge_requests(rig):
+    _node, probe = rig()
+    probe.send_perturbation(Perturbation(PerturbationKind.INSTRUCTION, "task", {"text": "w" * 200_000}))
+    event = probe.wait_for_message("perturbation_events")
+    assert len(event.data) < 1500, len(event.data)
+    data = json.loads(event.data)
+    assert "max_instruction_chars" in data["error"] and data["request"]["kind"] == "instruction"
+    assert probe.latest("instruction").data == "move the arm"  # nothing applied
 
 
 def test_build_driver_from_parameters():

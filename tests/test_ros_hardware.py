@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 
 import numpy as np
@@ -99,6 +100,103 @@ def test_bridge_refuses_until_armed_then_drives_the_emulator_process():
         driver.disconnect()
         graph.stop()
     assert "emulating mock joints" in out.getvalue()
+
+
+class CommandListener:
+    """Counts what reaches the robot's command topic (the wire between the bridge and ros2_control)."""
+
+    def __init__(self, topic: str) -> None:
+        import rclpy
+        import rclpy.signals
+        from rclpy.context import Context
+        from std_msgs.msg import Float64MultiArray
+
+        from robot_irl.ros.probe import BackgroundSpinner
+
+        self.context = Context()
+        rclpy.init(args=[], context=self.context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("command_listener", context=self.context, start_parameter_services=False)
+        self.count = 0
+        self.node.create_subscription(Float64MultiArray, topic, self._on, 100)
+        self.spinner = BackgroundSpinner(self.node, context=self.context)
+
+    def _on(self, _msg) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        self.spinner.stop()
+        self.node.destroy_node()
+        self.context.shutdown()
+
+
+def test_stale_joint_states_disarm_and_latch_until_rearmed():
+    """kill -9 the robot while commands stream, start it again: nothing reaches it until arm() (ros2_control style)."""
+    wiring = topics("latch")
+    listener = CommandListener(wiring["command_topic"])
+    out = io.StringIO()
+    graph = GraphProcesses(emulator_graph("latch"), out=out).start()
+    driver = make_driver("ros2_control", {"connect_timeout_s": 20.0, "control_freq": 50.0, "stale_after_ms": 200.0,
+                                          "default_limit": {"lower": -1.0, "upper": 1.0}, **wiring})
+    outcomes: list[str] = []
+    stop = threading.Event()
+
+    def stream() -> None:  # a teleop/policy that keeps commanding through the outage
+        while not stop.is_set():
+            try:
+                driver.send_action([0.3, 0.0, 0.0])
+                outcomes.append("sent")
+            except (NotArmedError, StaleJointStateError) as e:
+                outcomes.append(type(e).__name__)
+            time.sleep(0.02)
+
+    streamer = threading.Thread(target=stream, daemon=True)
+    try:
+        driver.connect()
+        driver.arm()
+        streamer.start()
+        assert wait_until(lambda: listener.count > 5, 5.0), out.getvalue()
+        graph.procs["robot_emulator"].kill()  # kill -9: no goodbye
+        assert wait_until(lambda: "StaleJointStateError" in outcomes, 3.0)
+        time.sleep(0.2)  # commands already on the wire
+        forwarded = listener.count
+        graph.stop()
+        graph = GraphProcesses(emulator_graph("latch"), out=out).start()  # the robot comes back
+        assert wait_until(lambda: (driver.status()["joint_state_age_ms"] or 1e9) < 100.0, 20.0), out.getvalue()
+        n = len(outcomes)
+        assert wait_until(lambda: len(outcomes) > n + 25, 5.0)  # half a second of commands with fresh states
+        assert listener.count == forwarded, "commands reached the robot again without arm()"
+        assert set(outcomes[n:]) == {"NotArmedError"} and not driver.is_armed
+        assert "stale_after_ms" in driver.fault and driver.status()["fault"] == driver.fault
+        with pytest.raises(NotArmedError, match="disarmed by a fault"):
+            driver.send_action([0.3, 0.0, 0.0])
+        driver.arm()  # the explicit re-arm clears the fault
+        assert driver.fault is None
+        assert wait_until(lambda: listener.count > forwarded + 5, 5.0)
+    finally:
+        stop.set()
+        if streamer.is_alive():
+            streamer.join(timeout=2.0)
+        driver.disconnect()
+        graph.stop()
+        listener.close()
+
+
+def test_a_gap_in_joint_states_trips_the_bridge_even_without_commands():
+    """No action went out during the outage: the first joint state after a gap > stale_after_ms still disarms."""
+    from sensor_msgs.msg import JointState
+
+    driver = Ros2ControlBridgeDriver(Ros2ControlBridgeConfig(joint_names=("a",), stale_after_ms=50.0))
+    msg = JointState(name=["a"], position=[0.1])
+    driver._on_joint_state(msg)
+    driver._connected = True  # connected without a node: only the state bookkeeping is exercised
+    driver.arm()
+    driver._on_joint_state(msg)  # in time: still armed
+    assert driver.is_armed and driver.fault is None
+    time.sleep(0.1)
+    driver._on_joint_state(msg)
+    assert not driver.is_armed and "joint states on /joint_states stopped for" in driver.fault
+    driver.arm()
+    assert driver.is_armed and driver.fault is None
 
 
 def test_bridge_drives_the_default_mujoco_arm_emulator():

@@ -215,12 +215,84 @@ def test_a_full_disk_stops_recording_cleanly_and_keeps_saved_episodes(small_disk
     status = rec.status()
     assert status["recording"] is False and "No space left" in status["last_error"]
     assert "robot-irl recover --bag" in status["last_error"]  # the bag written so far is recoverable
-    with pytest.raises(RecorderError, match="recording stopped after an error"):
+    with pytest.raises(RecorderError, match="No space left"):  # the disk is still full
         rec.start_episode()
+    (small_disk / "filler.bin").unlink()  # space is back: recording goes on
+    rec.start_episode()
+    for k in range(60, 66):
+        node.tick(k)
+    rec.save_episode()
     rec.close()
-    (small_disk / "filler.bin").unlink()
     dataset = load_dataset(root)
-    assert dataset.meta.total_episodes == 1 and dataset.num_frames == 10
+    assert dataset.meta.total_episodes == 2 and dataset.num_frames == 15
+
+
+def test_a_failing_video_encoder_stops_recording_once_and_the_recorder_goes_on(tmp_path, monkeypatch):
+    """`up collect --no-bag` with a video camera on a full disk: LeRobot's streaming encoder raises RuntimeError."""
+    root = tmp_path / "ds"
+    errors: list[str] = []
+    log = type("Log", (), {"error": lambda self, message: errors.append(message)})()
+    rec = CollectionRecorder({**PARAMETERS, **DRIVER, "out": str(root), "bag": False}, TOPICS, log=log)
+    assert rec.params["use_videos"] and rec.params["streaming_encoding"]
+    node = FakeDriverNode(rec)
+    rec.start_episode()
+    for k in range(1, 9):
+        node.tick(k)
+    rec.save_episode()
+    rec.start_episode()
+    for k in range(9, 14):
+        node.tick(k)
+
+    def crashed(key, frame):
+        raise RuntimeError(f"Encoder thread for {key} crashed: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(rec.recorder.dataset._streaming_encoder, "feed_frame", crashed)
+    for k in range(14, 30):
+        node.tick(k)
+    status = rec.status()
+    assert status["recording"] is False and status["failed"] is True
+    assert "adding a frame: RuntimeError: Encoder thread" in status["last_error"] and len(errors) == 1, errors
+    assert "saved episodes are intact" in status["last_error"]
+    buffer = rec.recorder.dataset.episode_buffer
+    assert len({len(v) for v in buffer.values() if isinstance(v, list)}) <= 1  # no ragged columns
+    assert load_dataset(root).meta.total_episodes == 1
+    with pytest.raises(RecorderError, match="no episode is being recorded"):
+        rec.save_episode()
+    monkeypatch.undo()  # space is back
+    assert "discarded episode 1, which failed (adding a frame" in rec.discard_episode()
+    assert rec.status()["last_error"] == "" and rec.status()["failed"] is False
+    assert rec.start_episode() == "recording episode 1"
+    for k in range(30, 40):
+        node.tick(k)
+    assert "saved episode 1" in rec.save_episode()
+    rec.close()
+    dataset = load_dataset(root)
+    assert dataset.meta.total_episodes == 2 and dataset.num_frames == 7 + 9
+    frames = read_frames(root, ["observation.state"])["observation.state"]
+    assert frames[-1][0] == 38  # the new episode's frames, the failed one's are gone
+
+
+def test_a_save_that_raises_anything_rolls_back_and_the_recorder_goes_on(tmp_path, monkeypatch):
+    root = tmp_path / "ds"
+    rec = make_recorder(root, use_videos=False, bag=False)
+    node = FakeDriverNode(rec)
+    rec.start_episode()
+    for k in range(1, 6):
+        node.tick(k)
+
+    def torn(*args, **kwargs):
+        raise ValueError("Column 2 named action expected length 103 but got length 14")
+
+    monkeypatch.setattr(rec.recorder.dataset, "save_episode", torn)
+    with pytest.raises(RecorderError, match="saving episode 0: ValueError: Column 2"):
+        rec.save_episode()
+    monkeypatch.undo()
+    assert rec.start_episode() == "recording episode 0"  # nothing was saved: the index is free again
+    for k in range(6, 10):
+        node.tick(k)
+    rec.save_episode()
+    rec.close()
+    assert load_dataset(root).meta.total_episodes == 1
 
 
 def test_a_save_that_fails_rolls_back_its_files(tmp_path, monkeypatch):

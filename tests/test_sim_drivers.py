@@ -245,6 +245,21 @@ def test_robosuite_unknown_target_lists_the_known_ones(lift):
     assert lift.instruction == "lift the cube slowly" and rec.params["previous"] == "lift the red cube"
 
 
+def test_robosuite_perturbations_are_bounded_by_the_table_and_physics(lift):
+    state = lift.get_state()
+    low, high = lift.perturbation_bounds().workspace_low, lift.perturbation_bounds().workspace_high
+    assert low[2] == pytest.approx(0.8) and high[0] == pytest.approx(0.4)  # the table top and its edge
+    for request, bound in ((Perturbation(K.MOVE_OBJECT, "cube", {"position": [0.0, 0.0, 0.5]}), "workspace_low"),
+                           (Perturbation(K.DISTRACTOR_ADD, "distractor_box", {"position": [2.0, 0, 0.85]}),
+                            "workspace_high"),
+                           (Perturbation(K.PUSH, "cube", {"velocity": [0.0, 0.0, 1e4]}), "max_push_speed"),
+                           (Perturbation(K.COLOR, "table", {"rgba": [0.0, 3.0, 0.0, 1.0]}), r"\[0, 1\]"),
+                           (Perturbation(K.CAMERA, "agentview", {"yaw": 2.0}), "max_camera_angle")):
+        with pytest.raises(PerturbationError, match=bound):
+            lift.perturb(request)
+    assert np.array_equal(lift.get_state(), state) and lift.model_perturbations == []
+
+
 # -- robosuite: replay -----------------------------------------------------------------------------------------------
 def test_robosuite_replay_from_stored_state_is_exact(lift):
     from robot_irl.policies.scripted import ScriptedPolicy
@@ -370,6 +385,35 @@ def test_mujoco_arm_perturbations(arm):
         arm.perturb(Perturbation(K.PUSH, "ball", {"velocity": [1, 0, 0]}))
     with pytest.raises(PerturbationError, match="does not support color"):
         arm.perturb(Perturbation(K.COLOR, "cube", {"rgba": [1, 0, 0, 1]}))
+
+
+def test_mujoco_arm_refuses_unbounded_pushes_and_keeps_its_state(arm):
+    """A push of 1e300 or 1e4 m/s used to blow MuJoCo up (cube at z = 9,995 m, success 1.0): refused, nothing moves."""
+    arm.reset(3)
+    before = arm.get_state()
+    for velocity in ([1e300, 0.0, 0.0], [0.0, 0.0, 1e4]):
+        with pytest.raises(PerturbationError, match="max_push_speed"):
+            arm.perturb(Perturbation(K.PUSH, "cube", {"velocity": velocity}))
+    with pytest.raises(PerturbationError, match="workspace"):
+        arm.perturb(Perturbation(K.MOVE_OBJECT, "cube", {"position": [0.25, 0.0, 50.0]}))
+    assert np.array_equal(arm.get_state(), before)
+    for _ in range(5):
+        arm.send_action(arm.hold_action())
+    assert arm.task_status()["success"] is False and arm.task_status()["reward"] < 0.01
+
+
+def test_mujoco_arm_restores_the_state_when_a_perturbation_destabilises_the_simulation(arm, monkeypatch):
+    """The check after applying: with the bounds wide open, the blow-up is caught and the state restored."""
+    from robot_irl.core.perturbation import PerturbationBounds
+
+    monkeypatch.setattr(arm, "PERTURBATION_BOUNDS", PerturbationBounds(max_push_speed=1e308))
+    arm.reset(3)
+    before = arm.get_state()
+    with pytest.raises(PerturbationError, match="instability warning.*restored"):
+        arm.perturb(Perturbation(K.PUSH, "cube", {"velocity": [1e300, 0.0, 0.0]}))
+    assert np.array_equal(arm.get_state(), before)
+    record = arm.perturb(Perturbation(K.PUSH, "cube", {"velocity": [0.5, 0.0, 0.0]}))  # still applies sane ones
+    assert record.params["velocity"] == [0.5, 0.0, 0.0]
 
 
 def test_mujoco_arm_replay_is_exact(arm):

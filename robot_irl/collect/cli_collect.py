@@ -31,7 +31,7 @@ def add_collect_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "collect", help="collect demonstrations: ADC (operator + adversary) or traditional",
         description=__doc__.split("\n\n")[0], epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="lift", help="robosuite task (default: lift)")
+    p.add_argument("--task", default=None, help="simulated task (default: the backend's; robosuite: lift)")
     p.add_argument("--episodes", type=int, default=10, help="episodes to save")
     p.add_argument("--mode", default="adc", choices=["adc", "traditional"],
                    help="adc: an adversary perturbs every episode; traditional: none")
@@ -121,7 +121,8 @@ def _collect_in_process(args: argparse.Namespace, adversary_name: str) -> int:
         try:
             operator = OPERATORS.get(args.operator).from_driver(driver, seed=args.seed, noise=args.noise)
         except ValueError as e:
-            raise CliError(f"operator {args.operator!r}: {e}") from None
+            raise CliError(f"operator {args.operator!r}: {e}; on {backend}, collect with a human operator "
+                           f"(--operator keyboard or joy)") from None
         adversary = None
         if args.mode == "adc":
             adversary = ADVERSARIES.get(adversary_name)(adversary_config, seed=args.seed) \

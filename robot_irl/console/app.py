@@ -10,7 +10,8 @@ route                            method what
 ``/api/targets``                 GET    perturbation kind -> accepted targets
 ``/api/perturb``                 POST   a Perturbation request ``{kind, target, params}``: 200 with the logged
                                         record; 422 ``{"error"}`` naming what is malformed; 400 ``{"error"}``
-                                        when the driver refuses it (unknown target, unsupported kind)
+                                        when the driver refuses it (unknown target, unsupported kind, outside
+                                        the driver's PerturbationBounds, an unsound simulation after it)
 ``/api/events?after=N``          GET    ``{"events": [events with seq > N], "last": newest seq}``
 ``/api/status``                  GET    the backend's status snapshot
 ``/api/episode/{command}``       POST   start | save | discard | mark_success | mark_failure: 200
@@ -22,13 +23,26 @@ route                            method what
 ================================ ====== ==========================================================================
 
 :class:`ConsoleServer` runs the app with uvicorn in a daemon thread, on 127.0.0.1 by default (the console has no
-authentication: expose it beyond loopback only on a trusted network). Port 0 picks a free port.
+user accounts: expose it beyond loopback only on a trusted network). Port 0 picks a free port.
+
+Cross-site requests (CSRF, DNS rebinding) are refused by :class:`RequestGuard`, in front of every route:
+
+* every request's ``Host`` must name the address the server is bound to (``app.state.host``; on loopback also
+  ``localhost``/``127.0.0.1``/``[::1]``) with its port: a hostile DNS name pointing at 127.0.0.1 gets 400;
+* a state-changing request (POST) must carry ``Content-Type: application/json`` (415 otherwise: a cross-site form
+  or a "simple" fetch cannot send it without a CORS preflight, which is never granted), an ``Origin`` (when the
+  browser sends one) equal to the page's own origin and no cross-site ``Sec-Fetch-Site`` (403), and the
+  per-session token (header ``X-Console-Token``, 403 without it). The token is random per app, embedded in the
+  page (``<meta name="robot-irl-console-token">``, :func:`token_from_page`) and sent by its script; a page of
+  another origin cannot read it. Bodies are limited to 64 KiB (413).
 """
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import re
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -36,7 +50,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -48,6 +62,92 @@ STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 _BOUNDARY = "frame"
+TOKEN_HEADER = "X-Console-Token"
+TOKEN_META = "robot-irl-console-token"
+_TOKEN_SLOT = "__CONSOLE_TOKEN__"
+MAX_BODY_BYTES = 64 * 1024
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def token_from_page(html: str) -> str:
+    """The session token embedded in the console page (what its script sends in ``X-Console-Token``)."""
+    found = re.search(rf'<meta name="{TOKEN_META}" content="([^"]+)"', html)
+    if found is None:
+        raise ValueError("no console token in the page")
+    return found.group(1)
+
+
+def api_headers(page_html: str) -> dict[str, str]:
+    """The headers a script (or test) sends to change state, as the page's own script does: the session token
+    read from the page, and the JSON content type."""
+    return {TOKEN_HEADER: token_from_page(page_html), "Content-Type": "application/json"}
+
+
+def allowed_hosts(bound_host: str, port: int | None) -> set[str] | None:
+    """``Host`` header values naming a server bound to ``bound_host``:``port``; ``None`` (any) for a wildcard
+    bind (0.0.0.0, ::), where the Origin check and the token still apply."""
+    if bound_host in ("", "0.0.0.0", "::"):
+        return None
+    names = LOOPBACK_NAMES if bound_host in LOOPBACK_NAMES else (bound_host,)
+    hosts = set()
+    for name in names:
+        name = f"[{name}]" if ":" in name else name
+        hosts.add(f"{name}:{port}".lower())
+        if port in (80, None):
+            hosts.add(name.lower())
+    return hosts
+
+
+def request_problem(method: str, headers: dict[str, str], bound_host: str, port: int | None,
+                    token: str) -> tuple[int, str] | None:
+    """Why a request must be refused (status, message), else ``None``; see the module docstring."""
+    host = headers.get("host", "").lower()
+    allowed = allowed_hosts(bound_host, port)
+    if allowed is not None and host not in allowed:
+        return 400, f"Host {host[:100]!r} does not name this console (bound to {bound_host}:{port})"
+    if method in _SAFE_METHODS:
+        return None
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return 403, f"cross-site request refused (Sec-Fetch-Site: {site[:40]})"
+    origin = headers.get("origin")
+    if origin is not None and origin.lower() != f"http://{host}":
+        return 403, f"request from origin {origin[:100]!r} refused: only the console's own page may change state"
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return 415, f"Content-Type must be application/json, got {media[:60]!r}"
+    if not secrets.compare_digest(headers.get(TOKEN_HEADER.lower(), ""), token):
+        return 403, f"missing or wrong {TOKEN_HEADER} (the console page sends it; reload the page)"
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError:
+        return 400, "bad Content-Length"
+    if length > MAX_BODY_BYTES:
+        return 413, f"request body of {length} bytes exceeds {MAX_BODY_BYTES}"
+    return None
+
+
+class RequestGuard:
+    """ASGI middleware that refuses cross-site and malformed requests before any route runs (see the module
+    docstring). A pure ASGI wrapper, so live MJPEG streams pass through untouched."""
+
+    def __init__(self, app, state) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        server = scope.get("server") or (None, None)
+        problem = request_problem(scope["method"], headers, self.state.host, server[1], self.state.token)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        response = _error(*problem)
+        await response(scope, receive, send)
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 85) -> bytes:
@@ -98,12 +198,16 @@ def create_app(backend: ConsoleBackend, *, instruction_presets: tuple[str, ...] 
     app = FastAPI(title="robot_irl adversary console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.backend = backend
     app.state.closing = threading.Event()
+    app.state.host = DEFAULT_HOST  # the bound address: ConsoleServer sets it
+    app.state.token = secrets.token_urlsafe(32)
+    app.add_middleware(RequestGuard, state=app.state)
     presets = list(instruction_presets) if instruction_presets is not None else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    page = (STATIC / "index.html").read_text().replace(_TOKEN_SLOT, app.state.token)
 
     @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/config")
     def config() -> dict[str, Any]:
@@ -117,8 +221,11 @@ def create_app(backend: ConsoleBackend, *, instruction_presets: tuple[str, ...] 
 
     @app.post("/api/perturb")
     async def perturb(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, f"request body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
         try:
-            perturbation = parse_perturbation(await request.body())
+            perturbation = parse_perturbation(body)
         except PerturbationError as e:
             return _error(422, str(e))
         event = await run_in_threadpool(backend.perturb, perturbation)
@@ -200,6 +307,7 @@ class ConsoleServer:
 
         self.app = app
         self.host = host
+        app.state.host = host  # the Host check of RequestGuard names this address
         config = uvicorn.Config(app, host=host, port=int(port), log_level=log_level, http="h11", ws="none",
                                 loop="asyncio", lifespan="off", timeout_graceful_shutdown=2, access_log=False)
         self._server = uvicorn.Server(config)

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from robot_irl.core.contracts import RobotDriver
-from robot_irl.core.perturbation import Perturbation, PerturbationError
+from robot_irl.core.perturbation import ECHO_LIMIT, Perturbation, PerturbationError, clip, request_echo
 
 #: episode commands of the console -> the recorder's std_srvs/Trigger service of the same meaning
 EPISODE_COMMANDS: dict[str, str] = {
@@ -124,12 +124,11 @@ class EventLog:
 
 
 def error_event(message: str, request: Any = None) -> dict[str, Any]:
-    """An event for a refused perturbation; ``request`` may be a dict, a Perturbation or a JSON string."""
-    if isinstance(request, Perturbation):
-        request = request.to_dict()
-    event: dict[str, Any] = {"error": str(message)}
+    """An event for a refused perturbation; ``request`` may be a dict, a Perturbation or a JSON string (a long
+    one is quoted clipped: :func:`~robot_irl.core.perturbation.request_echo`)."""
+    event: dict[str, Any] = {"error": clip(str(message), 2 * ECHO_LIMIT)}
     if request is not None:
-        event["request"] = request
+        event["request"] = request_echo(request)
     return event
 
 

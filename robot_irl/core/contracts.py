@@ -16,7 +16,14 @@ import numpy as np
 
 from robot_irl.core.config import Config
 from robot_irl.core.features import Feature
-from robot_irl.core.perturbation import Perturbation, PerturbationError, PerturbationKind
+from robot_irl.core.perturbation import (
+    PHYSICAL_KINDS,
+    Perturbation,
+    PerturbationBounds,
+    PerturbationError,
+    PerturbationKind,
+    brief,
+)
 from robot_irl.core.safety import SafetyLimits, clamp_action
 
 
@@ -130,8 +137,17 @@ class RobotDriver(ABC):
         """What :meth:`perturb` accepts: kind -> valid targets. Every driver supports instruction changes."""
         return {PerturbationKind.INSTRUCTION: ["task"]}
 
+    def perturbation_bounds(self) -> PerturbationBounds:
+        """The physical bounds :meth:`perturb` checks requests against (drivers declare their workspace)."""
+        return PerturbationBounds()
+
     def perturb(self, request: Perturbation) -> Perturbation:
-        """Apply a perturbation; return the stamped record of what was applied."""
+        """Apply a perturbation; return the stamped record of what was applied.
+
+        Refused with :class:`PerturbationError` (nothing applied): an unsupported kind or unknown target, a
+        request outside :meth:`perturbation_bounds`; and, for kinds that change the physics, a simulation that
+        is not sound afterwards (:meth:`_simulation_problem`): the state from before is then restored.
+        """
         self._require_connected("perturb")
         targets = self.perturbation_targets()
         if request.kind not in targets:
@@ -139,13 +155,29 @@ class RobotDriver(ABC):
                 f"{self.name} does not support {request.kind.value}; supported: {[k.value for k in targets]}")
         if targets[request.kind] and request.target not in targets[request.kind]:
             raise PerturbationError(
-                f"{self.name}: unknown {request.kind.value} target {request.target!r}; "
+                f"{self.name}: unknown {request.kind.value} target {brief(request.target)}; "
                 f"known: {targets[request.kind]}")
+        try:
+            self.perturbation_bounds().check(request)
+        except PerturbationError as e:
+            raise PerturbationError(f"{self.name}: {e}") from None
         if request.kind is PerturbationKind.INSTRUCTION:
             previous = self._instruction
             self._instruction = request.params["text"]
             return request.stamped(self.sim_time, self.step_count, previous=previous)
-        applied = self._perturb(request) or {}
+        if request.kind not in PHYSICAL_KINDS:
+            return request.stamped(self.sim_time, self.step_count, **(self._perturb(request) or {}))
+        before = self.get_state()
+        try:
+            applied = self._perturb(request) or {}
+            problem = self._simulation_problem()
+        except BaseException:
+            self.set_state(before)
+            raise
+        if problem is not None:
+            self.set_state(before)
+            raise PerturbationError(f"{self.name}: {request.kind.value} on {brief(request.target, 60)} refused: "
+                                    f"{problem}; the state from before it was restored")
         return request.stamped(self.sim_time, self.step_count, **applied)
 
     @property
@@ -194,6 +226,12 @@ class RobotDriver(ABC):
 
     def _perturb(self, request: Perturbation) -> dict[str, Any] | None:
         raise PerturbationError(f"{self.name} does not implement {request.kind.value}")
+
+    def _simulation_problem(self) -> str | None:
+        """After a physical perturbation: why the simulation is not sound (a non-finite state, an instability
+        warning), else ``None``. Drivers that support physical perturbations implement it, and ``get_state``/
+        ``set_state`` (the state is restored when this finds a problem)."""
+        raise NotImplementedError(f"{self.name} applies physical perturbations without checking the simulation")
 
 
 class Teleoperator(ABC):

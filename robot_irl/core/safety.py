@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: The command watchdog's deadline (driver node parameter ``command_timeout_ms``): when commands stop (a dead
+#: tele-operator or policy), the robot is held within this many milliseconds of the last one.
+COMMAND_TIMEOUT_MS = 100
+
 
 class UnsafeActionError(ValueError):
     """An action that cannot be made safe by clamping (NaN, inf, wrong shape)."""

@@ -24,6 +24,7 @@ dataset lives under a local ``root`` and ``HF_HUB_OFFLINE`` defaults to ``1`` be
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -318,10 +319,12 @@ def remove_encoder_leftovers(root: Path) -> list[Path]:
 
 
 def _load_info(root: Path) -> dict:
+    from robot_irl.data.integrity import read_json
+
     path = Path(root) / "meta" / "info.json"
     if not path.is_file():
         raise DatasetError(f"{root} is not a LeRobot dataset: {path} does not exist")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,15 +403,12 @@ class LeRobotRecorder:
         self._episode: _Episode | None = None
         self._finalized = False
         self._saved_episodes: list[dict] = []
+        self._use_videos, self._vcodec, self._streaming_encoding = use_videos, vcodec, streaming_encoding
         if resume and _is_dataset(self.root):
             self._dataset = self._open_existing(vcodec, streaming_encoding)
         else:
             self._prepare_root(overwrite)
-            self._dataset = _lerobot().LeRobotDataset.create(
-                self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root,
-                robot_type=self.robot_type, use_videos=use_videos, video_backend="pyav", vcodec=vcodec,
-                streaming_encoding=streaming_encoding)
-            self._write_dataset_sidecar()
+            self._dataset = self._create_dataset(use_videos)
 
     # -- opening --------------------------------------------------------------------------------------------
     def _prepare_root(self, overwrite: bool) -> None:
@@ -439,12 +439,7 @@ class LeRobotRecorder:
                                + "\n  - ".join(problems))
         if info["total_episodes"] == 0:  # nothing saved yet: LeRobot cannot open an empty dataset, start afresh
             shutil.rmtree(self.root)
-            dataset = _lerobot().LeRobotDataset.create(
-                self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root,
-                robot_type=self.robot_type, use_videos=info.get("video_path") is not None, video_backend="pyav",
-                vcodec=vcodec, streaming_encoding=streaming_encoding)
-            self._write_dataset_sidecar()
-            return dataset
+            return self._create_dataset(info.get("video_path") is not None)
         # PNGs of an episode that was never saved (a crash mid-episode) would be encoded into the next video
         shutil.rmtree(self.root / "images", ignore_errors=True)
         remove_encoder_leftovers(self.root)
@@ -455,6 +450,15 @@ class LeRobotRecorder:
         dataset = _lerobot().LeRobotDataset(self.repo_id, root=self.root, video_backend="pyav", vcodec=vcodec,
                                             streaming_encoding=streaming_encoding)
         dataset.meta.episodes = [dict(ep) for ep in dataset.meta.episodes]
+        return dataset
+
+    def _create_dataset(self, use_videos: bool):
+        """A new, empty LeRobot dataset at ``root`` (which must not exist) and our sidecar."""
+        dataset = _lerobot().LeRobotDataset.create(
+            self.repo_id, fps=self.fps, features=self.lerobot_features, root=self.root, robot_type=self.robot_type,
+            use_videos=use_videos, video_backend="pyav", vcodec=self._vcodec,
+            streaming_encoding=self._streaming_encoding)
+        self._write_dataset_sidecar()
         return dataset
 
     def _write_dataset_sidecar(self) -> None:
@@ -543,8 +547,26 @@ class LeRobotRecorder:
         frame.update(check_frame(extras or {}, self.extra_features, where, "extras"))
         frame[WALL_TIME_KEY] = np.array([timestamp], dtype=np.float64)
         frame["task"] = task
-        self._dataset.add_frame(frame)
+        buffer = self._dataset.episode_buffer
+        size = buffer["size"] if buffer is not None else 0
+        try:
+            self._dataset.add_frame(frame)
+        except BaseException:
+            # LeRobot appends column by column: a failure half-way (the streaming video encoder's RuntimeError
+            # on a full disk, an image that cannot be written) leaves columns of different lengths
+            self._truncate_buffer(size)
+            raise
         self._note_frame(ep, frame, task, timestamp)
+
+    def _truncate_buffer(self, size: int) -> None:
+        """Cut every column of LeRobot's episode buffer back to ``size`` frames (consistent again)."""
+        buffer = self._dataset.episode_buffer
+        if buffer is None:
+            return
+        for value in buffer.values():
+            if isinstance(value, list):
+                del value[size:]
+        buffer["size"] = size
 
     def _note_frame(self, ep: _Episode, frame: dict, task: str, timestamp: float) -> None:
         if not ep.task_changes or ep.task_changes[-1]["task"] != task:
@@ -632,6 +654,27 @@ class LeRobotRecorder:
             ds.clear_episode_buffer(delete_images=True)
         self._remove_frame_images(self._episode.index)
         self._episode = None
+
+    def reopen(self) -> None:
+        """After a failed write (a full disk): drop the episode in progress and load the dataset again from what is
+        on disk, so that recording can go on once the cause is gone. Saved episodes are not touched. Raises
+        (``OSError``, :class:`DatasetError`) when the dataset cannot be opened yet; calling it again retries."""
+        self._require_open("reopen")
+        old, self._episode = self._dataset, None
+        # best effort: the old object's writers and encoder may be broken (it stays in place until a new one opens)
+        with contextlib.suppress(Exception):
+            old.clear_episode_buffer(delete_images=True)  # also cancels the streaming encoder
+        for close in (old._close_writer, old.meta._close_writer):
+            with contextlib.suppress(Exception):
+                close()
+        shutil.rmtree(self.root / "images", ignore_errors=True)
+        if _is_dataset(self.root):
+            self._dataset = self._open_existing(self._vcodec, self._streaming_encoding)
+        elif not read_jsonl(self.root / EPISODES_SIDECAR):  # nothing was ever saved here: start afresh
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._dataset = self._create_dataset(self._use_videos)
+        else:
+            raise DatasetError(f"{self.root}: meta/info.json is missing although episodes were saved there")
 
     def finalize(self) -> None:
         """Close the dataset. Unsaved frames are discarded (with a warning); calling it twice is harmless."""
@@ -746,11 +789,16 @@ def read_episodes_meta(root: str | Path) -> list[dict]:
 
 
 def dataset_summary(root: str | Path) -> dict:
-    """Everything ``robot-irl info`` shows: sizes, fps, features, tasks, episode lengths and our sidecar."""
+    """Everything ``robot-irl info`` shows: sizes, fps, features, tasks, episode lengths and our sidecar.
+
+    Every parquet file is checked first (its footer): a torn one raises naming it."""
     import pyarrow.parquet as pq
+
+    from robot_irl.data.integrity import check_dataset_files
 
     root = Path(root)
     info = _load_info(root)
+    check_dataset_files(root)
     episodes = read_episodes_meta(root)
     tasks_path = root / "meta" / "tasks.parquet"
     tasks = []

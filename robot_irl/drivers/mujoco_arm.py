@@ -10,6 +10,7 @@ imported when a driver is built, not at import, after defaulting ``MUJOCO_GL`` t
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from robot_irl.core.config import Config, check
 from robot_irl.core.contracts import RobotDriver
 from robot_irl.core.features import Feature, vector
-from robot_irl.core.perturbation import Perturbation, PerturbationError, PerturbationKind
+from robot_irl.core.perturbation import Perturbation, PerturbationBounds, PerturbationError, PerturbationKind
 from robot_irl.core.safety import SafetyLimits
 
 
@@ -71,6 +72,30 @@ def free_joint_addresses(model, joint_name: str) -> tuple[int, int]:
     if jid < 0 or model.jnt_type[jid] != mujoco.mjtJoint.mjJNT_FREE:
         raise ValueError(f"{joint_name!r} is not a free joint of the model")
     return int(model.jnt_qposadr[jid]), int(model.jnt_dofadr[jid])
+
+
+#: MuJoCo's warnings that mean the integration blew up (it then resets the data: the arm "teleports" home)
+INSTABILITY_WARNINGS = ("mjWARN_BADQPOS", "mjWARN_BADQVEL", "mjWARN_BADQACC")
+
+
+def simulation_problem(model, data, nstep: int) -> str | None:
+    """Why the simulation in ``data`` is not sound, else ``None``: a non-finite state now, or a MuJoCo
+    instability warning (or a non-finite state) within ``nstep`` physics steps, tried on a copy of ``data``
+    (the real one is not advanced)."""
+    mujoco = import_mujoco()
+    for name in ("qpos", "qvel", "qacc"):
+        if not np.all(np.isfinite(getattr(data, name))):
+            return f"the simulation state has non-finite {name}"
+    trial = copy.copy(data)
+    warnings = {w: int(getattr(mujoco.mjtWarning, w)) for w in INSTABILITY_WARNINGS}
+    counts = {w: trial.warning[i].number for w, i in warnings.items()}
+    mujoco.mj_step(model, trial, nstep=max(1, int(nstep)))
+    fired = [w for w, i in warnings.items() if trial.warning[i].number > counts[w]]
+    if fired:
+        return f"MuJoCo instability warning {fired} within {nstep} physics steps"
+    if not (np.all(np.isfinite(trial.qpos)) and np.all(np.isfinite(trial.qvel))):
+        return f"the simulation state turns non-finite within {nstep} physics steps"
+    return None
 
 
 def physics_state(model, data) -> np.ndarray:
@@ -224,9 +249,18 @@ class MujocoArmDriver(RobotDriver):
         return {"reward": max(lift, 0.0), "success": lift > 0.05}
 
     # -- perturbations --------------------------------------------------------------------------------------------
+    #: the table top (z = 0, 1 x 1 m around x = 0.2) and 0.5 m above it
+    PERTURBATION_BOUNDS = PerturbationBounds(workspace_low=(-0.3, -0.5, 0.0), workspace_high=(0.7, 0.5, 0.5))
+
+    def perturbation_bounds(self) -> PerturbationBounds:
+        return self.PERTURBATION_BOUNDS
+
     def perturbation_targets(self) -> dict[PerturbationKind, list[str]]:
         return {**super().perturbation_targets(),
                 PerturbationKind.MOVE_OBJECT: [self.CUBE], PerturbationKind.PUSH: [self.CUBE]}
+
+    def _simulation_problem(self) -> str | None:
+        return simulation_problem(self.model, self.data, self._substeps)
 
     def _perturb(self, request: Perturbation) -> dict[str, Any]:
         d = self.data

@@ -47,7 +47,7 @@ from robot_irl.collect.language import LANGUAGE_TASKS, InstructionError, goal_ob
 from robot_irl.core.config import Config, check
 from robot_irl.core.contracts import RobotDriver
 from robot_irl.core.features import Feature, image, vector
-from robot_irl.core.perturbation import Perturbation, PerturbationError, PerturbationKind
+from robot_irl.core.perturbation import Perturbation, PerturbationBounds, PerturbationError, PerturbationKind
 from robot_irl.core.safety import SafetyLimits
 
 TASKS = {"lift": "Lift", "stack": "Stack", "door": "Door"}
@@ -630,6 +630,20 @@ class RobosuiteDriver(RobotDriver):
             targets[K.DISTRACTOR_ADD] = list(self._distractors)
             targets[K.DISTRACTOR_REMOVE] = list(self._distractors)
         return targets
+
+    def perturbation_bounds(self) -> PerturbationBounds:
+        """Objects go on the table (its top, 0.5 m up); cameras and lights keep the defaults."""
+        half = np.asarray(getattr(self.env, "table_full_size", (0.8, 0.8, 0.05)), dtype=np.float64)[:2] / 2 \
+            if self.env is not None else np.array([0.4, 0.4])
+        top = self._table_top if self.env is not None else np.array([0.0, 0.0, 0.8])
+        low = (top[0] - half[0], top[1] - half[1], top[2])
+        high = (top[0] + half[0], top[1] + half[1], top[2] + 0.5)
+        return PerturbationBounds(workspace_low=tuple(map(float, low)), workspace_high=tuple(map(float, high)))
+
+    def _simulation_problem(self) -> str | None:
+        from robot_irl.drivers.mujoco_arm import simulation_problem
+
+        return simulation_problem(self.model, self.data, round(SIM_RATE_HZ / self.config.control_freq))
 
     def perturb(self, request: Perturbation) -> Perturbation:
         """As the base class; a Lift instruction must name an object of the scene (else PerturbationError)."""

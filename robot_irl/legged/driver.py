@@ -35,9 +35,14 @@ import numpy as np
 from robot_irl.core.config import Config, check
 from robot_irl.core.contracts import Policy, RobotDriver
 from robot_irl.core.features import Feature, vector
-from robot_irl.core.perturbation import Perturbation, PerturbationError, PerturbationKind
+from robot_irl.core.perturbation import Perturbation, PerturbationBounds, PerturbationError, PerturbationKind
 from robot_irl.core.safety import SafetyLimits
-from robot_irl.drivers.mujoco_arm import physics_state, restore_physics_state, set_free_joint_pose
+from robot_irl.drivers.mujoco_arm import (
+    physics_state,
+    restore_physics_state,
+    set_free_joint_pose,
+    simulation_problem,
+)
 from robot_irl.legged import LEGGED_TASKS
 from robot_irl.legged import randomization as dr
 from robot_irl.legged.env import LeggedEnvConfig, RewardComputer, quat_to_matrix
@@ -248,9 +253,18 @@ class Go1Driver(RobotDriver):
         return self._fallen
 
     # -- perturbations --------------------------------------------------------------------------------------------
+    #: the trunk stays above the ground near the origin
+    PERTURBATION_BOUNDS = PerturbationBounds(workspace_low=(-10.0, -10.0, 0.05), workspace_high=(10.0, 10.0, 1.5))
+
+    def perturbation_bounds(self) -> PerturbationBounds:
+        return self.PERTURBATION_BOUNDS
+
     def perturbation_targets(self) -> dict[PerturbationKind, list[str]]:
         return {**super().perturbation_targets(), PerturbationKind.PUSH: [self.TRUNK],
                 PerturbationKind.MOVE_OBJECT: [self.TRUNK]}
+
+    def _simulation_problem(self) -> str | None:
+        return simulation_problem(self.model, self.data, self.substeps)
 
     def _perturb(self, request: Perturbation) -> dict[str, Any]:
         d, lay = self.data, self.layout

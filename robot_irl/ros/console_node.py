@@ -20,7 +20,8 @@ name                            type                  use
 A perturbation request waits up to ``perturb_timeout`` for the next event on ``perturbation_events`` and answers
 with it (requests are serialised, so the next event is the answer).
 
-Parameters: ``host`` (127.0.0.1; the page has no authentication), ``port`` (8765; 0 picks a free port, logged),
+Parameters: ``host`` (127.0.0.1; the page has no user accounts, only its own page may change state: see
+:mod:`robot_irl.console.app`), ``port`` (8765; 0 picks a free port, logged),
 ``driver``/``backend``/``driver_config`` (as driver_node's: the driver is built to learn its cameras, object names
 and perturbation targets; a simulator whose targets need a connection, e.g. robosuite, is connected once and
 disconnected; a real robot never is), ``targets`` (JSON ``{kind: [targets]}``, overrides the driver's),

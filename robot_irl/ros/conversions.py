@@ -30,7 +30,7 @@ from geometry_msgs.msg import Twist
 from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 
-from robot_irl.core.perturbation import Perturbation
+from robot_irl.core.perturbation import ECHO_LIMIT, Perturbation, clip, request_echo
 
 _SUFFIXES = {"pos": "position", "vel": "velocity", "effort": "effort"}
 
@@ -397,8 +397,9 @@ def perturbation_from_msg(msg: String) -> Perturbation:
 
 
 def error_event_msg(error: BaseException | str, payload: str | None = None) -> String:
-    """An event JSON ``{"error": ..., "request": ...}`` for a perturbation that could not be applied."""
-    event = {"error": str(error)}
+    """An event JSON ``{"error": ..., "request": ...}`` for a perturbation that could not be applied; a long
+    request payload is quoted clipped (:func:`robot_irl.core.perturbation.request_echo`)."""
+    event = {"error": clip(str(error), 2 * ECHO_LIMIT)}
     if payload is not None:
-        event["request"] = payload
+        event["request"] = request_echo(payload)
     return String(data=json.dumps(event, sort_keys=True))

@@ -21,13 +21,20 @@ name                            type                                 what
 Services (std_srvs/Trigger): ``reset``, ``arm``, ``disarm``.
 
 Each tick (a timer at the driver's control rate) sends the latest command if it arrived less than
-``command_timeout_ms`` ago, else the driver's ``hold_action()`` (the watchdog), then publishes. A command with the
-wrong length or a NaN/inf is rejected with a logged error and the robot holds. Drivers that set
-``requires_arming`` (real robots) start disarmed: nothing is sent to them until the ``arm`` service is called.
-Simulators start armed (parameter ``start_armed``); disarmed, they are stepped with the hold action.
+``command_timeout_ms`` ago, else the driver's ``hold_action()``, then publishes. A command with the wrong length or
+a NaN/inf is rejected with a logged error and the robot holds. Drivers that set ``requires_arming`` (real robots)
+start disarmed: nothing is sent to them until the ``arm`` service is called. Simulators start armed (parameter
+``start_armed``); disarmed, they are stepped with the hold action.
+
+The command watchdog is a deadline, not a check at the next tick: every command re-arms a one-shot timer of
+``command_timeout_ms``; when it fires (no command for that long: the tele-operator or policy died) the command is
+expired and a tick runs at once with the hold action, then the control timer restarts from there. Checking the
+command's age only in the control tick would hold up to one control period late (50 ms at 20 Hz, 200 ms at 5 Hz),
+and the robot would keep following the dead command meanwhile (``bench/bench_watchdog.py`` measures both).
 
 Parameters: ``driver`` (sim | hardware | a backend name), ``backend``, ``driver_config`` (inline YAML/JSON mapping
-or a path to a YAML file), ``command_timeout_ms`` (500), ``start_armed``.
+or a path to a YAML file), ``command_timeout_ms`` (100, :data:`robot_irl.core.safety.COMMAND_TIMEOUT_MS`),
+``start_armed``.
 """
 from __future__ import annotations
 
@@ -50,7 +57,7 @@ from std_srvs.srv import Trigger
 
 from robot_irl.core.contracts import RobotDriver
 from robot_irl.core.perturbation import PerturbationError
-from robot_irl.core.safety import validate_action
+from robot_irl.core.safety import COMMAND_TIMEOUT_MS, validate_action
 from robot_irl.ros import conversions as conv
 
 DEFAULT_NAMESPACE = "robot_irl"
@@ -74,11 +81,13 @@ class DriverNode(Node):
                  parameter_overrides: dict[str, Any] | None = None) -> None:
         overrides = [Parameter(k, value=v) for k, v in (parameter_overrides or {}).items()]
         super().__init__(node_name, namespace=namespace, context=context, parameter_overrides=overrides)
-        params = {name: self.declare_parameter(name, default).value for name, default in
-                  (("driver", "sim"), ("backend", ""), ("driver_config", ""), ("command_timeout_ms", 500))}
+        params = {name: self.declare_parameter(name, default).value for name, default in (
+            ("driver", "sim"), ("backend", ""), ("driver_config", ""), ("command_timeout_ms", COMMAND_TIMEOUT_MS))}
         self.command_timeout_s = float(params["command_timeout_ms"]) / 1000.0
         self.driver = driver
         try:
+            if not self.command_timeout_s > 0:
+                raise ValueError(f"command_timeout_ms must be > 0, got {params['command_timeout_ms']}")
             if self.driver is None:
                 self.driver = build_driver(params["driver"], params["backend"], params["driver_config"])
             self.requires_arming = bool(getattr(self.driver, "requires_arming", False))
@@ -97,6 +106,7 @@ class DriverNode(Node):
         self._lock = threading.Lock()
         self._command: np.ndarray | None = None
         self._command_time = 0.0
+        self._command_expired = False  # set by the watchdog deadline; a new command clears it
         self._command_label = "hold"
         self.last_source: str | None = None
         self.last_label = "hold"
@@ -105,9 +115,15 @@ class DriverNode(Node):
         self.rejected_commands = 0
         self.ticks = 0
         self._setup_interfaces()
+        self.watchdog = self.create_timer(self.command_timeout_s, self._on_watchdog)
+        self.watchdog.cancel()  # started by each command
         if start_armed:
             self._arm()
         self.timer = self.create_timer(1.0 / self.driver.fps, self.tick)
+        if self.command_timeout_s < 1.0 / self.driver.fps:
+            self.get_logger().warning(
+                f"command_timeout_ms {self.command_timeout_s * 1000:g} is shorter than one control period "
+                f"({1000 / self.driver.fps:g} ms): commands must come faster than the control rate or they expire")
         self.get_logger().info(
             f"driver {self.driver.name} at {self.driver.fps:g} Hz, {self.driver.action_dim} action dims, "
             f"{'armed' if self.armed else 'DISARMED (call the arm service)'}")
@@ -159,6 +175,7 @@ class DriverNode(Node):
     def _clear_command(self) -> None:
         with self._lock:
             self._command = None
+        self.watchdog.cancel()
 
     # -- callbacks ----------------------------------------------------------------------------------------
     def _on_command(self, msg: Float64MultiArray) -> None:
@@ -173,7 +190,20 @@ class DriverNode(Node):
             return
         with self._lock:
             self._command, self._command_time = action, time.monotonic()
+            self._command_expired = False
             self._command_label = conv.label_of(msg) or "action"
+        self.watchdog.reset()  # the deadline: command_timeout_ms from now
+
+    def _on_watchdog(self) -> None:
+        """No command for ``command_timeout_ms``: expire it and hold now, not at the next control tick."""
+        self.watchdog.cancel()
+        with self._lock:
+            if self._command is None or self._command_expired:
+                return
+            self._command_expired = True
+        if self.last_source == "command":  # the robot was following the dead command: stop it at once
+            self.tick()
+            self.timer.reset()  # the next control tick one period after this hold
 
     def _on_perturb(self, msg: String) -> None:
         try:
@@ -221,12 +251,17 @@ class DriverNode(Node):
         (no command yet) or ``disarmed``.
         """
         if not self.armed:
+            if self._sim_armed and self.requires_arming:  # nobody called disarm: the driver tripped on a fault
+                self._sim_armed = False
+                self._clear_command()
+                self.get_logger().error(f"{self.driver.name} disarmed itself (a latched fault, e.g. stale joint "
+                                        f"states); nothing is sent until the arm service is called")
             self.last_source = "disarmed"
             return None if self.requires_arming else self.driver.hold_action()
         with self._lock:
             command, age = self._command, time.monotonic() - self._command_time
-            label = self._command_label
-        if command is not None and age <= self.command_timeout_s:
+            label, expired = self._command_label, self._command_expired
+        if command is not None and not expired and age <= self.command_timeout_s:
             self.last_source = "command"
             self.last_label = label
             return command
@@ -285,6 +320,7 @@ class DriverNode(Node):
         """Disconnect the driver and destroy the node."""
         try:
             self.timer.cancel()
+            self.watchdog.cancel()
             self.driver.disconnect()
         finally:
             self.destroy_node()

@@ -9,8 +9,12 @@ latest camera images); actions are published as ``std_msgs/Float64MultiArray`` t
 It refuses to move until explicitly armed: ``send_action`` raises :class:`NotArmedError` (and publishes nothing)
 before :meth:`arm`, and :class:`StaleJointStateError` when the last joint state arrived more than
 ``stale_after_ms`` ago (measured with the local monotonic clock at arrival, so clock skew between machines does
-not matter). The core safety layer (position bounds and a velocity-based step limit around the measured
-positions) applies to every action that does go out.
+not matter). A stale state while armed is a fault that LATCHES, as in ros2_control and industrial drivers: the
+bridge disarms itself (:attr:`fault` says why) and sends nothing more, even once the joint states come back (the
+robot or its link restarted), until :meth:`arm` is called again. A gap longer than ``stale_after_ms`` between two
+joint states (or IMU messages) trips it too, even if no action was sent during the gap. The core safety layer
+(position bounds and a velocity-based step limit around the measured positions) applies to every action that does
+go out.
 
 ``joint_names`` may be left empty: the joints are then taken from the first JointState at connect time (handy
 against the emulator; on a real robot list the controller's joints and their limits).
@@ -108,6 +112,7 @@ class Ros2ControlBridgeDriver(RobotDriver):
         self._imu_time = 0.0
         self._images: dict[str, np.ndarray] = {}
         self._armed = False
+        self._fault: str | None = None
         self._t0 = time.monotonic()
         self._context = self._node = self._executor = self._thread = None
         self._stop = threading.Event()
@@ -155,15 +160,28 @@ class Ros2ControlBridgeDriver(RobotDriver):
     def is_armed(self) -> bool:
         return self._armed
 
+    @property
+    def fault(self) -> str | None:
+        """Why the bridge disarmed itself (latched until :meth:`arm`), or ``None``."""
+        return self._fault
+
     def arm(self) -> None:
-        """Allow motion. Needs a connection and fresh joint states."""
+        """Allow motion (and clear a latched fault). Needs a connection and fresh joint states."""
         self._require_connected("arm")
         self._check_fresh("arm")
-        self._armed = True
+        with self._lock:
+            self._fault = None
+            self._armed = True
 
     def disarm(self) -> None:
         """Stop sending commands (the robot's controller holds its last target)."""
         self._armed = False
+
+    def _trip(self, reason: str) -> None:
+        """A fault while armed: disarm and latch ``reason`` until :meth:`arm`. Call with the lock held."""
+        if self._armed:
+            self._armed = False
+            self._fault = reason
 
     def _check_fresh(self, what: str) -> None:
         now = time.monotonic()
@@ -180,9 +198,15 @@ class Ros2ControlBridgeDriver(RobotDriver):
     def send_action(self, action) -> np.ndarray:
         self._require_connected("send_action")
         if not self._armed:
-            raise NotArmedError(f"{self.name}.send_action: the robot is not armed; call arm() first "
+            why = f"disarmed by a fault ({self._fault})" if self._fault else "not armed"
+            raise NotArmedError(f"{self.name}.send_action: the robot is {why}; call arm() first "
                                 f"(nothing was sent to {self.config.command_topic})")
-        self._check_fresh("send_action")
+        try:
+            self._check_fresh("send_action")
+        except StaleJointStateError as e:
+            with self._lock:
+                self._trip(str(e))
+            raise StaleJointStateError(f"{e}; disarmed until arm() is called") from None
         return super().send_action(action)
 
     # -- ROS plumbing ---------------------------------------------------------------------------------------
@@ -277,11 +301,19 @@ class Ros2ControlBridgeDriver(RobotDriver):
         if not np.all(np.isfinite(positions)) or (velocities is not None and not np.all(np.isfinite(velocities))):
             return  # a NaN reading is never a fresh state: staleness stops the robot if they keep coming
         with self._lock:
+            now = time.monotonic()
+            self._trip_on_gap(now - self._state_time, f"joint states on {self.config.joint_states_topic}")
             self._joints = joints
             self._positions = positions
             self._velocities = velocities
-            self._state_time = time.monotonic()
+            self._state_time = now
             self._lock.notify_all()
+
+    def _trip_on_gap(self, gap_s: float, what: str) -> None:
+        """A message arrived ``gap_s`` after the previous one: longer than ``stale_after_ms`` is a comms fault."""
+        if gap_s * 1000.0 > self.config.stale_after_ms:
+            self._trip(f"{what} stopped for {gap_s * 1000.0:.0f} ms (> stale_after_ms="
+                       f"{self.config.stale_after_ms:g})")
 
     def _on_imu(self, msg) -> None:
         from robot_irl.ros.conversions import IMU_PARTS, imu_values
@@ -294,8 +326,10 @@ class Ros2ControlBridgeDriver(RobotDriver):
         if not np.all(np.isfinite(reading)):
             return
         with self._lock:
+            now = time.monotonic()
+            self._trip_on_gap(now - self._imu_time, f"IMU messages on {self.config.imu_topic}")
             self._imu = reading
-            self._imu_time = time.monotonic()
+            self._imu_time = now
             self._lock.notify_all()
 
     def _on_image(self, camera: str, msg) -> None:
@@ -347,5 +381,5 @@ class Ros2ControlBridgeDriver(RobotDriver):
     def status(self) -> dict[str, Any]:
         """Connection, arming and joint-state age, for diagnostics."""
         age = (time.monotonic() - self._state_time) * 1000.0 if self._positions is not None else None
-        return {"connected": self.is_connected, "armed": self._armed, "joint_state_age_ms": age,
-                "joints": list(self._joints)}
+        return {"connected": self.is_connected, "armed": self._armed, "fault": self._fault,
+                "joint_state_age_ms": age, "joints": list(self._joints)}

@@ -3,14 +3,17 @@
 :class:`RobotProbe` publishes ``commands``/``perturb``, records ``joint_states``, ``action_sent``,
 ``perturbation_events`` and ``instruction`` with their arrival times, and calls the Trigger services.
 :class:`BackgroundSpinner` spins nodes in a daemon thread so the caller can block on :meth:`RobotProbe.wait_for`.
+:func:`watchdog_trial` measures how fast the driver node's watchdog stops a robot whose commands stop.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import rclpy
 import rclpy.signals
 from rclpy.executors import SingleThreadedExecutor
@@ -89,6 +92,11 @@ class RobotProbe(Node):
             history = self.received[topic]
             return history[-1][1] if history else None
 
+    def history(self, topic: str) -> list[tuple[float, Any]]:
+        """A copy of what arrived on ``topic``: ``(arrival monotonic time, msg)`` pairs."""
+        with self._cond:
+            return list(self.received[topic])
+
     def count(self, topic: str) -> int:
         with self._cond:
             return len(self.received[topic])
@@ -135,6 +143,38 @@ class RobotProbe(Node):
         if not done.wait(timeout):
             raise TimeoutError(f"service {service} did not answer in {timeout}s")
         return future.result()
+
+
+@dataclass(frozen=True)
+class WatchdogTrial:
+    """One dead-operator trial: ``latency_ms`` from the last command's publication to the arrival of the first
+    ``action_sent`` that holds; ``moved`` = the largest joint displacement between the joint state in force when
+    the last command went out and the held position (the hold action is the measured position)."""
+
+    latency_ms: float
+    moved: float
+
+
+def watchdog_trial(probe: RobotProbe, target, period_s: float, commands: int = 8,
+                   timeout: float = 5.0) -> WatchdogTrial:
+    """Stream ``target`` (far from the robot, so it keeps moving) every ``period_s``, then stop as a dead
+    tele-operator would, and measure the stop. The driver node must be armed and spinning."""
+    for _ in range(commands):
+        probe.send_command(target)
+        time.sleep(period_s)
+    before = np.asarray(probe.history("joint_states")[-1][1].position, dtype=np.float64)
+    start = probe.count("action_sent")
+    probe.send_command(target)
+    t_last = time.monotonic()
+
+    def first_hold() -> tuple[float, Any] | None:
+        return next(((t, m) for t, m in probe.received["action_sent"][start:] if conv.label_of(m) == "hold"), None)
+
+    if not probe.wait_for(lambda: first_hold() is not None, timeout):
+        raise TimeoutError(f"no hold on action_sent within {timeout} s of the last command")
+    t_hold, msg = first_hold()
+    held = np.asarray(msg.data, dtype=np.float64)
+    return WatchdogTrial((t_hold - t_last) * 1000.0, float(np.max(np.abs(held - before))))
 
 
 def ensure_init(context=None) -> None:

@@ -18,12 +18,16 @@ driver is never connected), ``out`` (dataset root), ``repo_id``, ``resume``, ``o
 ``bag_dir`` (default ``<out>_bags``), ``use_videos`` (true), ``vcodec`` (libsvtav1), ``min_rate_fraction`` (0.9: an
 episode with fewer frames than that fraction of ``duration x fps`` is flagged ``low_rate`` in the sidecar).
 
-Disk full or unwritable output: the error goes to ``status`` and the log (one line), the episode in progress is
-dropped from the dataset (its bag is kept for ``robot-irl recover``), files a failed save left behind are removed
-and the dataset's meta files restored, and recording stops for the session; saved episodes are never touched.
+Disk full or unwritable output, or any other failure while adding or saving a frame (LeRobot's streaming video
+encoder raises ``RuntimeError``, not ``OSError``): the error goes to ``status`` and the log (one line), recording
+stops, the episode in progress is dropped from the dataset (its bag is kept for ``robot-irl recover``), files a
+failed save left behind are removed and the dataset's meta files restored; saved episodes are never touched. Once
+the cause is gone (space freed), ``discard_episode`` or ``start_episode`` reload the dataset from disk and
+recording goes on; while it persists they answer with the error.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -121,41 +125,54 @@ class CollectionRecorder:
     def _guard(self, action, what: str) -> None:
         try:
             action()
-        except OSError as e:
-            self._fail(f"{what}: {e}")
+        except Exception as e:  # a full disk is an OSError here, a RuntimeError from the video encoder, ...
+            self._fail(f"{what}: {type(e).__name__}: {e}")
 
     def _fail(self, message: str) -> None:
-        """Stop recording after a disk error: drop the episode in progress, keep its bag, refuse new episodes."""
+        """Stop recording after a write failure: drop the episode in progress (its bag is kept), keep saved
+        episodes; :meth:`discard_episode` or :meth:`start_episode` go on once the cause is gone."""
         hint = f"; recover this episode later: robot-irl recover --bag {self.bag_path}" if self.bag else ""
-        self.last_error = f"{message}; recording stopped (saved episodes are intact{hint})"
+        self.last_error = (f"{message}; recording stopped (saved episodes are intact{hint}); free the disk, then "
+                           f"discard or start a new episode")
         self.recording = False
-        self.broken = True
+        self.broken = True  # the dataset is reloaded from disk before the next episode
         if self.log is not None:
             self.log.error(self.last_error)
-        try:
+        with contextlib.suppress(Exception):  # best effort: the disk may still be full
             self.recorder.discard_episode()
-        except Exception:  # best effort: the disk may still be full
-            pass
         self._close_bag(abort=True)
+
+    def _recover(self, what: str) -> str:
+        """After a failure: reload the dataset from disk (:meth:`LeRobotRecorder.reopen`); returns the error that
+        was cleared. Raises :class:`RecorderError` while the cause persists."""
+        try:
+            self.recorder.reopen()
+        except Exception as e:
+            raise RecorderError(f"{what}: cannot go on yet after the error ({self.last_error.split(';')[0]}): "
+                                f"{type(e).__name__}: {e}") from None
+        cleared, self.broken, self.last_error = self.last_error, False, ""
+        return cleared
 
     # -- episodes ---------------------------------------------------------------------------------------------
     def _require_usable(self, what: str) -> None:
         if self.stopped:
             raise RecorderError(f"{what}: the recorder was stopped")
-        if self.broken:
-            raise RecorderError(f"{what}: recording stopped after an error: {self.last_error}")
 
     def start_episode(self) -> str:
         self._require_usable("start_episode")
         if self.recording:
             raise RecorderError(f"start_episode: episode {self.episode_index} is being recorded; save or discard it "
                                 f"first")
+        if self.broken:
+            self._recover("start_episode")
         index = self.episode_index = self.recorder.start_episode()
         self.assembler.restart()
         self.success, self._perturbations, self._frame_times = None, [], []
         if self.params["bag"]:
             self._open_bag(index)
-        self.recording = not self.broken
+            if self.broken:
+                raise RecorderError(self.last_error)
+        self.recording = True
         return f"recording episode {index}"
 
     def _open_bag(self, index: int) -> None:
@@ -221,9 +238,9 @@ class CollectionRecorder:
         started = time.perf_counter()
         try:
             record = self.recorder.save_episode(metadata)
-        except OSError as e:
+        except Exception as e:  # OSError on a full disk, RuntimeError from the video encoder, pyarrow errors...
             _rollback(self.out, snapshot)
-            self._fail(f"saving episode: {e}")
+            self._fail(f"saving episode {self.episode_index}: {type(e).__name__}: {e}")
             raise RecorderError(self.last_error) from None
         self.last_save_s = time.perf_counter() - started
         self._close_bag()
@@ -241,6 +258,9 @@ class CollectionRecorder:
 
     def discard_episode(self) -> str:
         self._require_usable("discard_episode")
+        if self.broken and not self.recording:  # the episode that failed: already dropped; go on from the disk
+            cleared = self._recover("discard_episode")
+            return f"discarded episode {self.episode_index}, which failed ({cleared.split(';')[0]}); ready to record"
         self._require_episode("discard_episode")
         self.recording = False
         self.recorder.discard_episode()
@@ -281,15 +301,15 @@ class CollectionRecorder:
         self._close_bag(abort=True)
         try:
             self.recorder.finalize()
-        except OSError as e:
-            self.last_error = self.last_error or f"finalizing the dataset: {e}"
+        except Exception as e:  # after a failure the old writers may be broken: saved episodes are on disk already
+            self.last_error = self.last_error or f"finalizing the dataset: {type(e).__name__}: {e}"
 
     def status(self) -> dict:
         stats = self.assembler.stats
         return {"recording": self.recording, "episode": self.episode_index,
                 "frames": self.recorder.episode_length if self.recording else 0, "dropped": stats.dropped,
                 "late": stats.late, "saved_episodes": self.saved, "total_episodes": self.recorder.num_episodes,
-                "marked": self.success, "stopped": self.stopped, "last_error": self.last_error,
+                "marked": self.success, "stopped": self.stopped, "failed": self.broken, "last_error": self.last_error,
                 "last_save_s": self.last_save_s, "dataset": str(self.out),
                 "bag": str(self.bag_path) if self.bag is not None else None}
 
@@ -376,6 +396,9 @@ class RecorderNode(Node):
         except OSError as e:
             self.core._fail(f"{name}: {e}")
             response.message, response.success = self.core.last_error, False
+        except Exception as e:  # never take the recorder down from a service call
+            response.message, response.success = f"{name} failed: {type(e).__name__}: {e}", False
+            self.get_logger().error(response.message)
         self.publish_status()
         return response
 

@@ -12,13 +12,16 @@ const LIGHT_PRESETS = {
 };
 
 const state = { lastSeq: 0, targets: {}, status: null, busy: false };
+// the per-session token the server embedded in this page; every state-changing request carries it
+const TOKEN = document.querySelector('meta[name="robot-irl-console-token"]').content;
 
 // -- HTTP ------------------------------------------------------------------------------------------------------
 async function api(method, path, body) {
   const options = { method, headers: {} };
-  if (body !== undefined) {
+  if (method !== "GET") {
     options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
+    options.headers["X-Console-Token"] = TOKEN;
+    options.body = JSON.stringify(body === undefined ? {} : body);
   }
   let response;
   try {
